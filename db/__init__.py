@@ -1,0 +1,1 @@
+"""Storage: schema, engine, migrations, embedded PostgreSQL, ingestion and maintained loan state."""

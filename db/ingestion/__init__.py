@@ -1,0 +1,1 @@
+"""ETL ingestion (SPEC §4): parse, validate, upsert and recompute loan state, one transaction a batch."""

@@ -1,0 +1,84 @@
+"""Parse an ETL request body into raw record lists, keeping every decimal exact.
+
+Decimals are parsed by jiter straight to ``Decimal`` (never through a float). Shape errors are
+the caller's fault as a whole (400); record errors are reported per record later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jiter
+
+ENTITIES = ("officers", "customers", "loans", "loan_schedules", "repayments")
+SYNC_TYPES = ("incremental", "full")
+
+
+class PayloadError(Exception):
+    """The body as a whole is unusable: 400 VALIDATION_ERROR, or 413 when too large."""
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+@dataclass
+class Payload:
+    """One batch: its raw records per entity, in the SPEC §4 envelope."""
+
+    sync_type: str = "incremental"
+    sync_timestamp: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def record_count(self) -> int:
+        return sum(len(items) for items in self.records.values())
+
+
+def parse_body(body: bytes, *, max_records: int) -> Payload:
+    """Bytes -> Payload, or PayloadError naming what is wrong."""
+    try:
+        document = jiter.from_json(body, float_mode="decimal")
+    except ValueError as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    return payload_from_document(document, max_records=max_records)
+
+
+def payload_from_document(document: Any, *, max_records: int) -> Payload:
+    """Check the envelope's shape (already-parsed JSON) and collect the record lists."""
+    if not isinstance(document, dict):
+        raise PayloadError("body must be a JSON object")
+    sync_type = document.get("sync_type", "incremental")
+    if sync_type not in SYNC_TYPES:
+        raise PayloadError("sync_type must be 'incremental' or 'full'", field="sync_type")
+    timestamp = document.get("sync_timestamp")
+    if timestamp is not None and not isinstance(timestamp, str):
+        raise PayloadError("sync_timestamp must be a string", field="sync_timestamp")
+    metadata = document.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise PayloadError("metadata must be an object", field="metadata")
+    data = document.get("data")
+    if not isinstance(data, dict):
+        raise PayloadError("data must be an object holding the record lists", field="data")
+    unknown = sorted(set(data) - set(ENTITIES))
+    if unknown:
+        raise PayloadError(f"unknown entity list {unknown[0]!r}", field=f"data.{unknown[0]}")
+    records: dict[str, list[Any]] = {}
+    for entity in ENTITIES:
+        items = data.get(entity)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise PayloadError(f"data.{entity} must be a list", field=f"data.{entity}")
+        records[entity] = items
+    payload = Payload(sync_type=sync_type, sync_timestamp=timestamp, metadata=metadata, records=records)
+    if payload.record_count > max_records:
+        raise PayloadError(
+            f"batch holds {payload.record_count} records; the limit is {max_records}: split it",
+            status=413,
+        )
+    return payload

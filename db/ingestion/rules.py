@@ -1,0 +1,76 @@
+"""Business rules of SPEC §4 that span fields of one record or need the business date.
+
+Each rule returns ``(field, error_code, message)`` tuples; the caller adds the record's path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+
+from db.ingestion.records import LoanRecord, Record, RepaymentRecord, ScheduleRecord
+
+Violation = tuple[str, str, str]
+TOLERANCE = Decimal("0.01")
+LOAN_STATUSES = ("Active", "Closed", "Written Off")
+
+
+def loan_rules(loan: LoanRecord, business_date: date) -> list[Violation]:
+    found: list[Violation] = []
+    if loan.loan_amount <= 0:
+        found.append(("loan_amount", "INVALID_AMOUNT", "loan_amount must be greater than 0"))
+    if loan.disbursement_date > business_date:
+        found.append(("disbursement_date", "FUTURE_DATE", "disbursement_date is after the business date"))
+    if loan.maturity_date < loan.disbursement_date:
+        found.append(("maturity_date", "DATE_ORDER", "maturity_date is before disbursement_date"))
+    if loan.status not in LOAN_STATUSES:
+        found.append(("status", "INVALID_STATUS", "status must be 'Active', 'Closed' or 'Written Off'"))
+    elif loan.status == "Active" and loan.closed_date is not None:
+        found.append(("closed_date", "UNEXPECTED_CLOSED_DATE", "an Active loan has no closed_date"))
+    elif loan.status != "Active" and loan.closed_date is None:
+        found.append(("closed_date", "MISSING_CLOSED_DATE", f"a {loan.status} loan needs a closed_date"))
+    if loan.closed_date is not None:
+        if loan.closed_date < loan.disbursement_date:
+            found.append(("closed_date", "DATE_ORDER", "closed_date is before disbursement_date"))
+        if loan.closed_date > business_date:
+            found.append(("closed_date", "FUTURE_DATE", "closed_date is after the business date"))
+    return found
+
+
+def schedule_rules(row: ScheduleRecord, business_date: date) -> list[Violation]:
+    if abs(row.principal_due + row.interest_due + row.fee_due - row.total_due) > TOLERANCE:
+        return [("total_due", "AMOUNT_MISMATCH", "total_due must equal principal_due + interest_due + fee_due")]
+    return []
+
+
+def repayment_rules(payment: RepaymentRecord, business_date: date) -> list[Violation]:
+    found: list[Violation] = []
+    parts = payment.principal_paid + payment.interest_paid + payment.fees_paid + (payment.penalty_paid or 0)
+    if abs(parts - payment.payment_amount) > TOLERANCE:
+        found.append((
+            "payment_amount",
+            "AMOUNT_MISMATCH",
+            "payment_amount must equal principal_paid + interest_paid + fees_paid + penalty_paid",
+        ))
+    if payment.payment_date > business_date:
+        found.append(("payment_date", "FUTURE_DATE", "payment_date is after the business date"))
+    if payment.reversal_date is not None and payment.reversal_date > business_date:
+        found.append(("reversal_date", "FUTURE_DATE", "reversal_date is after the business date"))
+    if payment.is_reversed:
+        if payment.reversal_date is None:
+            found.append(("reversal_date", "MISSING_REVERSAL_DATE", "a reversed repayment needs a reversal_date"))
+        elif payment.reversal_date < payment.payment_date:
+            found.append(("reversal_date", "DATE_ORDER", "reversal_date is before payment_date"))
+        if not payment.reversal_reason:
+            found.append((
+                "reversal_reason", "MISSING_REVERSAL_REASON", "a reversed repayment needs a reversal_reason"
+            ))
+    return found
+
+
+def no_rules(record: Record, business_date: date) -> list[Violation]:
+    return []
+
+
+RecordRule = Callable[[Record, date], list[Violation]]

@@ -1,0 +1,241 @@
+"""Per-record validation of a batch, with error codes and field paths (SPEC §4).
+
+Phase one needs only the batch (types, in-record rules, conflicting duplicates); phase two needs
+the disbursement dates of the loans the batch references, which the caller reads from the
+database inside the batch's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, cast
+
+from pydantic import TypeAdapter, ValidationError
+
+from db.ingestion import rules
+from db.ingestion.payload import ENTITIES, Payload
+from db.ingestion.records import (
+    CustomerRecord,
+    LoanRecord,
+    OfficerRecord,
+    Record,
+    RepaymentRecord,
+    ScheduleRecord,
+)
+from db.ingestion.rules import Violation
+
+
+@dataclass(frozen=True)
+class Entity:
+    """How one entity list is keyed, validated and named in errors."""
+
+    name: str
+    entity_type: str
+    model: type[Record]
+    key_fields: tuple[str, ...]
+    rule: Callable[[Any, date], list[rules.Violation]]
+
+    def raw_key(self, raw: Any) -> Hashable | None:
+        if not isinstance(raw, dict):
+            return None
+        values = tuple(raw.get(name) for name in self.key_fields)
+        if any(value is None or isinstance(value, dict | list) for value in values):
+            return None
+        return values
+
+    def entity_id(self, raw: Any) -> str | None:
+        key = self.raw_key(raw)
+        return None if key is None else "#".join(str(part) for part in cast(tuple[Any, ...], key))
+
+
+ENTITY_SPECS: dict[str, Entity] = {
+    "officers": Entity("officers", "officer", OfficerRecord, ("officer_id",), rules.no_rules),
+    "customers": Entity("customers", "customer", CustomerRecord, ("customer_id",), rules.no_rules),
+    "loans": Entity("loans", "loan", LoanRecord, ("loan_id",), rules.loan_rules),
+    "loan_schedules": Entity(
+        "loan_schedules", "loan_schedule", ScheduleRecord, ("loan_id", "installment_number"),
+        rules.schedule_rules,
+    ),
+    "repayments": Entity("repayments", "repayment", RepaymentRecord, ("repayment_id",), rules.repayment_rules),
+}
+
+_ADAPTERS = {name: TypeAdapter(list[spec.model]) for name, spec in ENTITY_SPECS.items()}  # type: ignore[name-defined]
+
+_PYDANTIC_CODES = {
+    "missing": "MISSING_FIELD",
+    "string_type": "INVALID_TYPE",
+    "bool_type": "INVALID_TYPE",
+    "int_type": "INVALID_TYPE",
+    "int_parsing": "INVALID_TYPE",
+    "int_from_float": "INVALID_TYPE",
+    "model_type": "INVALID_RECORD",
+    "model_attributes_type": "INVALID_RECORD",
+    "dict_type": "INVALID_RECORD",
+    "greater_than_equal": "OUT_OF_RANGE",
+    "less_than_equal": "OUT_OF_RANGE",
+    "string_too_short": "EMPTY_VALUE",
+    "string_too_long": "TOO_LONG",
+}
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One rejected record: what, which, where and why (the SPEC §4 error shape)."""
+
+    entity_type: str
+    entity_id: str | None
+    field: str
+    error_code: str
+    error_message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "field": self.field,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+        }
+
+
+@dataclass
+class ValidatedBatch:
+    """Accepted records per entity (duplicates merged), the rejected positions and their errors."""
+
+    raw: dict[str, list[Any]] = field(default_factory=dict)
+    accepted: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    rejected: dict[str, set[int]] = field(default_factory=lambda: {name: set() for name in ENTITIES})
+    errors: list[RecordError] = field(default_factory=list)
+
+    def valid(self, entity: str) -> list[Any]:
+        return [record for _, record in self.accepted.get(entity, [])]
+
+    def failed(self, entity: str) -> int:
+        return len(self.rejected[entity])
+
+    def reject(self, entity: Entity, index: int, field_name: str, code: str, message: str) -> None:
+        raw = self.raw[entity.name][index]
+        path = f"data.{entity.name}[{index}]" + (f".{field_name}" if field_name else "")
+        self.errors.append(RecordError(entity.entity_type, entity.entity_id(raw), path, code, message))
+        self.rejected[entity.name].add(index)
+
+    def referenced_loans(self) -> set[str]:
+        """Loan ids named by schedule rows and repayments but not accepted as loans in this batch."""
+        in_batch = {loan.loan_id for loan in self.valid("loans")}
+        named = {row.loan_id for row in self.valid("loan_schedules")}
+        named |= {payment.loan_id for payment in self.valid("repayments")}
+        return named - in_batch
+
+
+def validate_records(payload: Payload, business_date: date) -> ValidatedBatch:
+    """Phase one: types, in-record rules and duplicate keys, entity by entity."""
+    batch = ValidatedBatch()
+    for name in ENTITIES:
+        raws = payload.records.get(name, [])
+        batch.raw[name] = raws
+        batch.accepted[name] = _validate_entity(batch, ENTITY_SPECS[name], raws, business_date) if raws else []
+    return batch
+
+
+def _validate_entity(
+    batch: ValidatedBatch, entity: Entity, raws: list[Any], business_date: date
+) -> list[tuple[int, Any]]:
+    records = _typed(batch, entity, raws)
+    for index, record in records.items():
+        for field_name, code, message in entity.rule(record, business_date):
+            batch.reject(entity, index, field_name, code, message)
+    # The same key twice: identical copies merge into the first, differing copies are all rejected.
+    by_key: dict[Hashable, list[int]] = defaultdict(list)
+    for index, raw in enumerate(raws):
+        key = entity.raw_key(raw)
+        if key is not None:
+            by_key[key].append(index)
+    accepted: list[tuple[int, Any]] = []
+    for indexes in by_key.values():
+        first = raws[indexes[0]]
+        if any(raws[i] != first for i in indexes[1:]):
+            for index in indexes:
+                batch.reject(
+                    entity, index, "", "DUPLICATE_CONFLICT",
+                    f"{entity.entity_type} {entity.entity_id(first)} appears more than once with different content",
+                )
+        elif indexes[0] in records and indexes[0] not in batch.rejected[entity.name]:
+            accepted.append((indexes[0], records[indexes[0]]))
+    accepted.sort(key=lambda item: item[0])
+    return accepted
+
+
+def _typed(batch: ValidatedBatch, entity: Entity, raws: list[Any]) -> dict[int, Record]:
+    """Validate the whole list in one pydantic call; on failure, re-validate the clean remainder."""
+    adapter = _ADAPTERS[entity.name]
+    try:
+        return dict(enumerate(adapter.validate_python(raws)))
+    except ValidationError as exc:
+        bad: set[int] = set()
+        for item in exc.errors(include_url=False):
+            loc = item["loc"]
+            index = int(loc[0]) if loc else 0
+            code = _PYDANTIC_CODES.get(item["type"], item["type"].upper())
+            message = f"each {entity.entity_type} must be a JSON object" if code == "INVALID_RECORD" else item["msg"]
+            batch.reject(entity, index, ".".join(str(part) for part in loc[1:]), code, message)
+            bad.add(index)
+    clean = [i for i in range(len(raws)) if i not in bad]
+    return dict(zip(clean, adapter.validate_python([raws[i] for i in clean]), strict=True))
+
+
+def check_references(batch: ValidatedBatch, known_disbursements: dict[str, date]) -> None:
+    """Phase two: schedule rows and repayments need a known loan and dates on/after disbursement.
+
+    ``known_disbursements`` holds the loans stored in the database; loans accepted in this batch
+    take precedence. A loan whose schedule lost any row is rejected whole, so a schedule is never
+    half-replaced.
+    """
+    disbursed = dict(known_disbursements)
+    disbursed.update({loan.loan_id: loan.disbursement_date for loan in batch.valid("loans")})
+    schedules = ENTITY_SPECS["loan_schedules"]
+    _filter(batch, schedules, lambda row: _schedule_problem(row, disbursed))
+    _filter(batch, ENTITY_SPECS["repayments"], lambda payment: _payment_problem(payment, disbursed))
+    raws = batch.raw["loan_schedules"]
+    broken = {
+        raws[i].get("loan_id") for i in batch.rejected["loan_schedules"] if isinstance(raws[i], dict)
+    }
+    _filter(batch, schedules, lambda row: _incomplete(row, broken))
+
+
+def _filter(batch: ValidatedBatch, entity: Entity, problem: Callable[[Any], Violation | None]) -> None:
+    kept: list[tuple[int, Any]] = []
+    for index, record in batch.accepted[entity.name]:
+        found = problem(record)
+        if found is None:
+            kept.append((index, record))
+        else:
+            batch.reject(entity, index, *found)
+    batch.accepted[entity.name] = kept
+
+
+def _schedule_problem(row: ScheduleRecord, disbursed: dict[str, date]) -> Violation | None:
+    if row.loan_id not in disbursed:
+        return ("loan_id", "UNKNOWN_LOAN", f"loan {row.loan_id} is neither stored nor accepted in this batch")
+    if row.due_date < disbursed[row.loan_id]:
+        return ("due_date", "DUE_BEFORE_DISBURSEMENT", "due_date is before the loan's disbursement_date")
+    return None
+
+
+def _incomplete(row: ScheduleRecord, broken: set[Any]) -> Violation | None:
+    if row.loan_id in broken:
+        return (
+            "", "SCHEDULE_INCOMPLETE",
+            f"another schedule row of loan {row.loan_id} was rejected, so its schedule is not replaced",
+        )
+    return None
+
+
+def _payment_problem(payment: RepaymentRecord, disbursed: dict[str, date]) -> Violation | None:
+    if payment.loan_id not in disbursed:
+        return ("loan_id", "UNKNOWN_LOAN", f"loan {payment.loan_id} is neither stored nor accepted in this batch")
+    if payment.payment_date < disbursed[payment.loan_id]:
+        return ("payment_date", "PAYMENT_BEFORE_DISBURSEMENT", "payment_date is before the loan's disbursement_date")
+    return None

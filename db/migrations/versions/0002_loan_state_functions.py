@@ -1,0 +1,89 @@
+"""Loan-state SQL functions: SPEC §5.1-5.3 on the per-loan state arrays.
+
+Plain SQL functions (inlined by the planner, no per-row call overhead), so every query that needs
+"paid by D", "DPD on D" or "outstanding on D" spells the same definition.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-27
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+FUNCTIONS = """
+-- Index into the payment arrays: how many payment dates fall on or before d.
+CREATE OR REPLACE FUNCTION lm_pay_index(pay_dates date[], d date) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT width_bucket(d, pay_dates) $$;
+
+-- paid(L, d) in cents: cumulative coverage of the non-reversed repayments dated on or before d.
+CREATE OR REPLACE FUNCTION lm_paid_c(pay_dates date[], pay_cum bigint[], d date) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce(pay_cum[width_bucket(d, pay_dates)], 0) $$;
+
+-- DPD(L, d): settled installments are a prefix (paid only grows, thresholds C_i - 1 cent ascend),
+-- so the oldest unsettled due date is the suffix minimum after the settled prefix.
+CREATE OR REPLACE FUNCTION lm_dpd(settle_thresholds bigint[], suffix_min_due date[], paid_c bigint, d date)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT greatest(0, d - suffix_min_due[width_bucket(paid_c, settle_thresholds) + 1])
+$$;
+
+-- total_out(L, d) in cents, from the component totals due and the cumulative components paid
+-- through payment index i (i = lm_pay_index(pay_dates, d)).
+CREATE OR REPLACE FUNCTION lm_total_out_c(
+  principal_c bigint, interest_due_c bigint, fee_due_c bigint,
+  pay_cum_principal bigint[], pay_cum_interest bigint[], pay_cum_fees bigint[], i integer
+) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT greatest(0, principal_c - coalesce(pay_cum_principal[i], 0))
+       + greatest(0, interest_due_c - coalesce(pay_cum_interest[i], 0))
+       + greatest(0, fee_due_c - coalesce(pay_cum_fees[i], 0))
+$$;
+
+-- alloc_i(t): the part of installment i covered when paid(L, t) = paid_c, with C_i = cum_c.
+CREATE OR REPLACE FUNCTION lm_alloc_c(total_c bigint, cum_c bigint, paid_c bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN paid_c >= cum_c - 1 THEN total_c
+              ELSE least(total_c, greatest(0, paid_c - (cum_c - total_c))) END
+$$;
+
+-- Active on d: disbursed on or before d and not closed on or before d.
+CREATE OR REPLACE FUNCTION lm_active(disbursement_date date, closed_date date, d date) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT disbursement_date <= d AND (closed_date IS NULL OR closed_date > d)
+$$;
+
+-- The SPEC §5.3 DPD bucket label.
+CREATE OR REPLACE FUNCTION lm_bucket(dpd integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN dpd <= 0 THEN '0' WHEN dpd <= 6 THEN '1-6' WHEN dpd <= 30 THEN '7-30'
+              WHEN dpd <= 60 THEN '31-60' WHEN dpd <= 90 THEN '61-90' ELSE '90+' END
+$$;
+"""
+
+NAMES = [
+    "lm_pay_index(date[], date)",
+    "lm_paid_c(date[], bigint[], date)",
+    "lm_dpd(bigint[], date[], bigint, date)",
+    "lm_total_out_c(bigint, bigint, bigint, bigint[], bigint[], bigint[], integer)",
+    "lm_alloc_c(bigint, bigint, bigint)",
+    "lm_active(date, date, date)",
+    "lm_bucket(integer)",
+]
+
+
+def upgrade() -> None:
+    for statement in FUNCTIONS.split(";\n"):
+        if statement.strip():
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    for name in NAMES:
+        op.execute(f"DROP FUNCTION IF EXISTS {name}")

@@ -1,0 +1,160 @@
+"""Bearer-JWT authentication and role checks (SPEC §10).
+
+A request carries a ``Principal``: who is calling, with which role and which branch/region scope.
+Scope is applied in SQL by the queries; this module only establishes it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import jwt
+
+from loanmetrics.settings import Settings
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    ETL = "etl"
+
+
+READ_ROLES = frozenset({Role.VIEWER, Role.AUDITOR, Role.ADMIN})
+AUDIT_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
+ADMIN_ROLES = frozenset({Role.ADMIN})
+ETL_ROLES = frozenset({Role.ETL, Role.ADMIN})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller; ``branches``/``regions`` empty means unrestricted."""
+
+    subject: str
+    role: Role
+    branches: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    @property
+    def scoped(self) -> bool:
+        return bool(self.branches or self.regions)
+
+    def scope_key(self) -> str:
+        """Identifies what this caller may see; part of every cache key."""
+        return f"{self.role}|{','.join(sorted(self.branches))}|{','.join(sorted(self.regions))}"
+
+
+LOCAL_ADMIN = Principal(subject="local", role=Role.ADMIN)
+
+
+class AuthError(Exception):
+    """Authentication failed (401) or the role is not allowed (403)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class TokenVerifier:
+    """Verifies bearer tokens with the configured HS256 secret or RS256 public key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.auth_enabled
+        self.issuer = settings.jwt_issuer
+        if settings.jwt_public_key:
+            key = settings.jwt_public_key
+            self.key: str | bytes = Path(key).read_text() if not key.lstrip().startswith("-----") else key
+            self.algorithms = ["RS256"]
+        else:
+            secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+            self.key = secret
+            self.algorithms = ["HS256"]
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if not self.enabled:
+            return LOCAL_ADMIN
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise AuthError(401, "UNAUTHENTICATED", "a bearer token is required")
+        token = authorization[7:].strip()
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=self.algorithms,
+                options={"require": ["sub", "exp"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError(401, "UNAUTHENTICATED", "the token has expired") from None
+        except jwt.PyJWTError:
+            raise AuthError(401, "UNAUTHENTICATED", "the token is not valid") from None
+        try:
+            role = Role(str(claims.get("role")))
+        except ValueError:
+            raise AuthError(401, "UNAUTHENTICATED", "the token carries no known role") from None
+        return Principal(
+            subject=str(claims["sub"]),
+            role=role,
+            branches=_string_tuple(claims.get("branches")),
+            regions=_string_tuple(claims.get("regions")),
+        )
+
+
+def require_role(principal: Principal, allowed: frozenset[Role]) -> None:
+    if principal.role not in allowed:
+        raise AuthError(403, "FORBIDDEN", f"role '{principal.role}' may not do this")
+
+
+def _string_tuple(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise AuthError(401, "UNAUTHENTICATED", "the token's scope claims are malformed")
+
+
+_TTL = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_ttl(text: str) -> timedelta:
+    """'30d', '12h', '45m', '3600s', '2w' -> timedelta."""
+    match = _TTL.match(text.strip())
+    if not match:
+        raise ValueError(f"bad TTL {text!r}: use a number and one of s, m, h, d, w (e.g. 30d)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def create_token(
+    settings: Settings,
+    *,
+    role: Role,
+    subject: str,
+    ttl: timedelta,
+    branches: tuple[str, ...] = (),
+    regions: tuple[str, ...] = (),
+) -> str:
+    """Mint an HS256 token signed with the server's secret (``loanmetrics token create``)."""
+    if settings.jwt_secret is None:
+        raise ValueError("LOANMETRICS_JWT_SECRET is not set: cannot sign a token")
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": subject,
+        "role": role.value,
+        "iss": settings.jwt_issuer,
+        "iat": now,
+        "exp": now + int(ttl.total_seconds()),
+    }
+    if branches:
+        claims["branches"] = list(branches)
+    if regions:
+        claims["regions"] = list(regions)
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")

@@ -1,0 +1,1 @@
+"""Loan-officer metrics server: configuration, command line and synthetic data."""

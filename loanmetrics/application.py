@@ -1,0 +1,83 @@
+"""The application object: every long-lived dependency (settings, database, clock) in one place.
+
+Route handlers, jobs and CLI commands receive this object explicitly; nothing is a module-level
+global, so tests can run several independent instances in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from db import migrate
+from db.embedded import EmbeddedPostgres
+from db.engine import Database, libpq_url
+from loanmetrics.clock import BusinessClock
+from loanmetrics.settings import ConfigurationError, Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "loanmetrics"
+
+
+@dataclass
+class Application:
+    """Holds the started resources; ``start``/``stop`` bracket the process's lifetime."""
+
+    settings: Settings
+    clock: BusinessClock
+    database: Database | None = None
+    embedded: EmbeddedPostgres | None = None
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db(self) -> Database:
+        if self.database is None:
+            raise RuntimeError("application not started")
+        return self.database
+
+    async def start(self, *, migrate_schema: bool | None = None) -> None:
+        """Connect (starting the embedded server when no DATABASE_URL is set) and migrate."""
+        url = self.settings.database_url
+        if url is None:
+            self.embedded = EmbeddedPostgres(self.settings.pgdata)
+            url = await _ensure_database(self.embedded.start(), EMBEDDED_DATABASE)
+        self.database = Database.connect(url, self.settings.database_read_url)
+        should_migrate = self.settings.migrate_on_start if migrate_schema is None else migrate_schema
+        if should_migrate:
+            await migrate.upgrade(self.database.engine)
+
+    async def stop(self) -> None:
+        if self.database is not None:
+            await self.database.dispose()
+            self.database = None
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None
+
+
+def create_application(settings: Settings) -> Application:
+    """Validate cross-setting rules, then build an unstarted application."""
+    if settings.auth_enabled and settings.jwt_secret is None and settings.jwt_public_key is None:
+        raise ConfigurationError(
+            "configuration error: LOANMETRICS_JWT_SECRET: required when LOANMETRICS_AUTH=enabled "
+            "(or set LOANMETRICS_JWT_PUBLIC_KEY for RS256)"
+        )
+    clock = BusinessClock(timezone=settings.timezone, fixed=settings.today)
+    return Application(settings=settings, clock=clock)
+
+
+async def _ensure_database(server_url: str, name: str) -> str:
+    """Create the product's database on a fresh embedded server; return its URL."""
+    conn = await asyncpg.connect(libpq_url(server_url))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)

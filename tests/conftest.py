@@ -1,0 +1,133 @@
+"""Shared fixtures: a private PostgreSQL database per test session, cleaned between tests.
+
+Tests need the real services; when PostgreSQL or Redis is unreachable they fail with a clear
+message (never skip), so CI cannot pass without them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from db import migrate
+from db.engine import Database, create_engine
+from loanmetrics.application import Application, create_application
+from loanmetrics.settings import Settings
+
+ADMIN_URL = os.environ.get("LOANMETRICS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("LOANMETRICS_TEST_REDIS", "redis://127.0.0.1:6379/15")
+EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
+BUSINESS_DATE = date(2026, 9, 18)
+JWT_SECRET = "test-secret-with-enough-length-for-hs256"
+
+
+def _url_for(database: str) -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def create_database(prefix: str = "lm_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(ADMIN_URL)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL is required at {ADMIN_URL} and is not reachable: {exc}", pytrace=False)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = _url_for(name)
+    engine = create_engine(url, pool_size=1)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    return url
+
+
+async def drop_database(url: str) -> None:
+    name = url.rpartition("/")[2]
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    url = await create_database()
+    yield url
+    await drop_database(url)
+
+
+TRUNCATE = """
+DO $$ DECLARE names text; BEGIN
+  SELECT string_agg(format('%I', tablename), ', ') INTO names
+  FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version';
+  EXECUTE 'TRUNCATE ' || names || ' RESTART IDENTITY CASCADE';
+END $$;
+"""
+
+
+@pytest.fixture
+async def clean_database_url(database_url: str) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(TRUNCATE)
+    finally:
+        await conn.close()
+    return database_url
+
+
+def make_settings(database_url: str | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "today": BUSINESS_DATE,
+        "auth": "enabled",
+        "jwt_secret": JWT_SECRET,
+        "scheduler_enabled": False,
+        "log_json": False,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def app(clean_database_url: str) -> AsyncIterator[Application]:
+    application = create_application(make_settings(clean_database_url))
+    await application.start(migrate_schema=False)
+    yield application
+    await application.stop()
+
+
+@pytest.fixture
+async def db(app: Application) -> Database:
+    return app.db
+
+
+@pytest.fixture(scope="session")
+def example_payload() -> dict[str, Any]:
+    import jiter
+
+    path = EXAMPLES / "book-payload.json"
+    assert path.is_file(), f"missing example book {path}"
+    document: dict[str, Any] = jiter.from_json(path.read_bytes(), float_mode="decimal")
+    return document
+
+
+@pytest.fixture(autouse=True)
+def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests configure the application explicitly; ambient settings must not leak in."""
+    for name in list(os.environ):
+        if name.startswith("LOANMETRICS_") and not name.startswith("LOANMETRICS_TEST_"):
+            monkeypatch.delenv(name)
+    for name in ("DATABASE_URL", "REDIS_URL", "DATABASE_READ_URL"):
+        monkeypatch.delenv(name, raising=False)
