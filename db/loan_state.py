@@ -1,12 +1,15 @@
 """Maintained loan state (SPEC §5.1-5.3, §5.8), recomputed set-based in SQL.
 
-Three statements per set of loans, all inside the caller's transaction:
-1. ``loan_state``: the date-independent per-loan arrays the metric engine reads (thresholds of
-   cumulative due, suffix-minimum due dates, payment dates with cumulative paid amounts);
-2. the computed ``loan_schedule`` fields (amount_paid, settlement payment_date, payment_status)
-   as of the business date, plus C_i and the on-time paid part alloc_i(due_date_i);
-3. the 14 computed ``loans`` fields as of the business date.
-Rows are written only where a value changed. ``calculators/loan_state.py`` is the reference.
+The state splits along what changes it, so a batch of repayments never re-reads schedules:
+1. schedule part (a loan or its schedule changed; the schedule writer stores C_i with each
+   row, ``rebuild_all`` recomputes it): in ``loan_state`` the settlement thresholds,
+   suffix-minimum due dates, component totals due and the implied bullet installment;
+2. payment part (its repayments changed): the payment dates with cumulative amounts paid;
+3. as-of part (either changed, or the business date moved): the stored ``loan_schedule`` fields
+   (amount_paid, settlement payment_date, payment_status, the on-time part alloc_i(due_i)) and
+   the 14 computed ``loans`` fields.
+Everything runs in the caller's transaction and writes only rows whose values changed.
+``calculators/loan_state.py`` is the reference these statements are property-tested against.
 """
 
 from __future__ import annotations
@@ -15,105 +18,77 @@ from datetime import date
 
 import asyncpg
 
-_STATE = """
+# C_i on every schedule row of the loans (null where total_due is 0: ignored rows).
+_CUMULATIVE = """
+WITH ordered AS (
+    SELECT loan_id, installment_number, total_due,
+           sum(total_due) OVER (PARTITION BY loan_id ORDER BY installment_number) AS cumulative
+    FROM ({ids}) ids JOIN loan_schedule USING (loan_id)
+)
+UPDATE loan_schedule s
+SET cumulative_due = CASE WHEN o.total_due > 0 THEN o.cumulative END,
+    amount_paid = CASE WHEN o.total_due > 0 THEN s.amount_paid END,
+    payment_date = CASE WHEN o.total_due > 0 THEN s.payment_date END,
+    payment_status = CASE WHEN o.total_due > 0 THEN s.payment_status END,
+    paid_by_due_date = CASE WHEN o.total_due > 0 THEN s.paid_by_due_date END,
+    updated_at = now()
+FROM ordered o
+WHERE s.loan_id = o.loan_id AND s.installment_number = o.installment_number
+  AND (s.cumulative_due IS DISTINCT FROM CASE WHEN o.total_due > 0 THEN o.cumulative END
+       OR (o.total_due = 0 AND (s.amount_paid, s.payment_date, s.payment_status, s.paid_by_due_date)
+                               IS DISTINCT FROM (NULL::numeric, NULL::date, NULL::text, NULL::numeric)))
+"""
+
+# The schedule part of loan_state (reads the C_i written just before). New loans get a row with
+# empty payment arrays, filled by the payment part when they have repayments.
+_SCHEDULE_STATE = """
 WITH target AS (
     SELECT loan_id, officer_id, branch, region, channel, disbursement_date, closed_date, maturity_date,
            (loan_amount * 100)::bigint AS principal_c,
            (round(loan_amount * coalesce(interest_rate, 0) * loan_term_days / 365, 2) * 100)::bigint
                AS implied_interest_c,
-           (coalesce(fee_amount, 0) * 100)::bigint AS implied_fee_c
-    FROM loans WHERE {loans}
-),
-scheduled AS (
-    SELECT DISTINCT loan_id FROM loan_schedule WHERE {loans}
+           (coalesce(fee_amount, 0) * 100)::bigint AS implied_fee_c,
+           EXISTS (SELECT 1 FROM loan_schedule s WHERE s.loan_id = loans.loan_id) AS scheduled
+    FROM ({ids}) ids JOIN loans USING (loan_id)
 ),
 effective AS (
-    SELECT loan_id, installment_number, due_date,
-           (interest_due * 100)::bigint AS interest_c,
-           (fee_due * 100)::bigint AS fee_c,
-           sum((total_due * 100)::bigint) OVER (PARTITION BY loan_id ORDER BY installment_number)::bigint AS cum_c,
+    SELECT loan_id, installment_number, due_date, interest_due, fee_due,
+           (cumulative_due * 100)::bigint AS cum_c,
            min(due_date) OVER (PARTITION BY loan_id ORDER BY installment_number DESC) AS suffix_min
-    FROM loan_schedule
-    WHERE {loans} AND total_due > 0
+    FROM ({ids}) ids JOIN loan_schedule USING (loan_id)
+    WHERE total_due > 0
 ),
 schedule_arrays AS (
     SELECT loan_id,
            array_agg(cum_c - 1 ORDER BY installment_number) AS settle_thresholds,
            array_agg(suffix_min ORDER BY installment_number) AS suffix_min_due,
-           sum(interest_c)::bigint AS interest_due_c,
-           sum(fee_c)::bigint AS fee_due_c,
+           (sum(interest_due) * 100)::bigint AS interest_due_c,
+           (sum(fee_due) * 100)::bigint AS fee_due_c,
            (array_agg(due_date ORDER BY installment_number))[1] AS first_due_date
     FROM effective GROUP BY loan_id
 ),
-payment_days AS (
-    SELECT loan_id, payment_date,
-           sum((principal_paid + interest_paid + fees_paid) * 100)::bigint AS coverage_c,
-           sum(principal_paid * 100)::bigint AS principal_c,
-           sum(interest_paid * 100)::bigint AS interest_c,
-           sum(fees_paid * 100)::bigint AS fees_c
-    FROM repayments
-    WHERE {loans} AND NOT is_reversed
-    GROUP BY loan_id, payment_date
-    HAVING sum(principal_paid + interest_paid + fees_paid) > 0
-),
-payment_arrays AS (
-    SELECT loan_id,
-           array_agg(payment_date ORDER BY payment_date) AS pay_dates,
-           array_agg(cum_coverage ORDER BY payment_date) AS pay_cum,
-           array_agg(cum_principal ORDER BY payment_date) AS pay_cum_principal,
-           array_agg(cum_interest ORDER BY payment_date) AS pay_cum_interest,
-           array_agg(cum_fees ORDER BY payment_date) AS pay_cum_fees
-    FROM (
-        SELECT loan_id, payment_date,
-               (sum(coverage_c) OVER w)::bigint AS cum_coverage,
-               (sum(principal_c) OVER w)::bigint AS cum_principal,
-               (sum(interest_c) OVER w)::bigint AS cum_interest,
-               (sum(fees_c) OVER w)::bigint AS cum_fees
-        FROM payment_days
-        WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
-    ) cumulative
-    GROUP BY loan_id
-),
 assembled AS (
-    SELECT t.loan_id, t.officer_id, t.branch, t.region, t.channel, t.disbursement_date, t.closed_date,
-           t.principal_c,
-           s.loan_id IS NULL AS implied,
-           t.maturity_date,
-           t.principal_c + t.implied_interest_c + t.implied_fee_c AS implied_total_c,
-           t.implied_interest_c, t.implied_fee_c,
-           sa.settle_thresholds, sa.suffix_min_due, sa.interest_due_c, sa.fee_due_c, sa.first_due_date,
-           coalesce(pa.pay_dates, '{{}}') AS pay_dates,
-           coalesce(pa.pay_cum, '{{}}') AS pay_cum,
-           coalesce(pa.pay_cum_principal, '{{}}') AS pay_cum_principal,
-           coalesce(pa.pay_cum_interest, '{{}}') AS pay_cum_interest,
-           coalesce(pa.pay_cum_fees, '{{}}') AS pay_cum_fees
-    FROM target t
-    LEFT JOIN scheduled s USING (loan_id)
-    LEFT JOIN schedule_arrays sa USING (loan_id)
-    LEFT JOIN payment_arrays pa USING (loan_id)
+    SELECT t.*, sa.settle_thresholds, sa.suffix_min_due, sa.interest_due_c, sa.fee_due_c, sa.first_due_date,
+           t.principal_c + t.implied_interest_c + t.implied_fee_c AS implied_total_c
+    FROM target t LEFT JOIN schedule_arrays sa USING (loan_id)
 )
 INSERT INTO loan_state AS st (
     loan_id, officer_id, branch, region, channel, disbursement_date, closed_date,
-    principal_c, interest_due_c, fee_due_c, implied, first_due_date,
-    settle_thresholds, suffix_min_due,
+    principal_c, interest_due_c, fee_due_c, implied, first_due_date, settle_thresholds, suffix_min_due,
     pay_dates, pay_cum, pay_cum_principal, pay_cum_interest, pay_cum_fees,
-    implied_due_date, implied_total_due_c, implied_fee_due_c, implied_paid_by_due_c, updated_at
+    implied_due_date, implied_total_due_c, implied_fee_due_c, updated_at
 )
-SELECT loan_id, officer_id, branch, region, channel, disbursement_date, closed_date,
-       principal_c,
-       CASE WHEN implied THEN implied_interest_c ELSE coalesce(interest_due_c, 0) END,
-       CASE WHEN implied THEN implied_fee_c ELSE coalesce(fee_due_c, 0) END,
-       implied,
-       CASE WHEN implied THEN maturity_date ELSE first_due_date END,
-       CASE WHEN implied THEN ARRAY[implied_total_c - 1] ELSE coalesce(settle_thresholds, '{{}}') END,
-       CASE WHEN implied THEN ARRAY[maturity_date] ELSE coalesce(suffix_min_due, '{{}}') END,
-       pay_dates, pay_cum, pay_cum_principal, pay_cum_interest, pay_cum_fees,
-       CASE WHEN implied THEN maturity_date END,
-       CASE WHEN implied THEN implied_total_c END,
-       CASE WHEN implied THEN implied_fee_c END,
-       CASE WHEN implied THEN
-           lm_alloc_c(implied_total_c, implied_total_c, lm_paid_c(pay_dates, pay_cum, maturity_date))
-       END,
+SELECT loan_id, officer_id, branch, region, channel, disbursement_date, closed_date, principal_c,
+       CASE WHEN scheduled THEN coalesce(interest_due_c, 0) ELSE implied_interest_c END,
+       CASE WHEN scheduled THEN coalesce(fee_due_c, 0) ELSE implied_fee_c END,
+       NOT scheduled,
+       CASE WHEN scheduled THEN first_due_date ELSE maturity_date END,
+       CASE WHEN scheduled THEN coalesce(settle_thresholds, '{{}}') ELSE ARRAY[implied_total_c - 1] END,
+       CASE WHEN scheduled THEN coalesce(suffix_min_due, '{{}}') ELSE ARRAY[maturity_date] END,
+       '{{}}', '{{}}', '{{}}', '{{}}', '{{}}',
+       CASE WHEN NOT scheduled THEN maturity_date END,
+       CASE WHEN NOT scheduled THEN implied_total_c END,
+       CASE WHEN NOT scheduled THEN implied_fee_c END,
        now()
 FROM assembled
 ON CONFLICT (loan_id) DO UPDATE SET
@@ -123,51 +98,93 @@ ON CONFLICT (loan_id) DO UPDATE SET
     interest_due_c = EXCLUDED.interest_due_c, fee_due_c = EXCLUDED.fee_due_c,
     implied = EXCLUDED.implied, first_due_date = EXCLUDED.first_due_date,
     settle_thresholds = EXCLUDED.settle_thresholds, suffix_min_due = EXCLUDED.suffix_min_due,
-    pay_dates = EXCLUDED.pay_dates, pay_cum = EXCLUDED.pay_cum,
-    pay_cum_principal = EXCLUDED.pay_cum_principal, pay_cum_interest = EXCLUDED.pay_cum_interest,
-    pay_cum_fees = EXCLUDED.pay_cum_fees, implied_due_date = EXCLUDED.implied_due_date,
-    implied_total_due_c = EXCLUDED.implied_total_due_c, implied_fee_due_c = EXCLUDED.implied_fee_due_c,
-    implied_paid_by_due_c = EXCLUDED.implied_paid_by_due_c, updated_at = now()
+    implied_due_date = EXCLUDED.implied_due_date, implied_total_due_c = EXCLUDED.implied_total_due_c,
+    implied_fee_due_c = EXCLUDED.implied_fee_due_c, updated_at = now()
 """
 
-# Stored schedule fields as of the business date $1 (SPEC §5.2); rows with total_due 0 keep nulls.
-_SCHEDULE = """
-WITH ordered AS (
-    SELECT s.loan_id, s.installment_number, s.due_date,
-           (s.total_due * 100)::bigint AS total_c,
-           (sum((s.total_due * 100)::bigint) OVER (PARTITION BY s.loan_id ORDER BY s.installment_number))::bigint
-               AS cum_c
-    FROM loan_schedule s
-    WHERE {loans}
+# The payment part: per payment date of the non-reversed repayments, cumulative coverage and
+# components; loans left without counted repayments get empty arrays.
+_PAYMENT_STATE = """
+WITH payment_days AS (
+    SELECT loan_id, payment_date,
+           sum((principal_paid + interest_paid + fees_paid) * 100)::bigint AS coverage_c,
+           sum(principal_paid * 100)::bigint AS principal_c,
+           sum(interest_paid * 100)::bigint AS interest_c,
+           sum(fees_paid * 100)::bigint AS fees_c
+    FROM ({ids}) ids JOIN repayments USING (loan_id)
+    WHERE NOT is_reversed
+    GROUP BY loan_id, payment_date
 ),
-computed AS (
-    SELECT o.loan_id, o.installment_number, o.due_date, o.total_c, o.cum_c,
+cumulative AS (
+    SELECT loan_id, payment_date, coverage_c,
+           (sum(coverage_c) OVER w)::bigint AS cum_coverage,
+           (sum(principal_c) OVER w)::bigint AS cum_principal,
+           (sum(interest_c) OVER w)::bigint AS cum_interest,
+           (sum(fees_c) OVER w)::bigint AS cum_fees
+    FROM payment_days
+    WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
+),
+arrays AS (
+    SELECT loan_id,
+           array_agg(payment_date ORDER BY payment_date) AS pay_dates,
+           array_agg(cum_coverage ORDER BY payment_date) AS pay_cum,
+           array_agg(cum_principal ORDER BY payment_date) AS pay_cum_principal,
+           array_agg(cum_interest ORDER BY payment_date) AS pay_cum_interest,
+           array_agg(cum_fees ORDER BY payment_date) AS pay_cum_fees,
+           min(payment_date) FILTER (WHERE coverage_c > 0) AS first_received_date
+    FROM cumulative GROUP BY loan_id
+)
+UPDATE loan_state st
+SET pay_dates = coalesce(a.pay_dates, '{{}}'), pay_cum = coalesce(a.pay_cum, '{{}}'),
+    pay_cum_principal = coalesce(a.pay_cum_principal, '{{}}'),
+    pay_cum_interest = coalesce(a.pay_cum_interest, '{{}}'),
+    pay_cum_fees = coalesce(a.pay_cum_fees, '{{}}'),
+    first_received_date = a.first_received_date, updated_at = now()
+FROM ({ids}) target LEFT JOIN arrays a USING (loan_id)
+WHERE st.loan_id = target.loan_id
+"""
+
+# alloc(maturity) of the implied installment: the on-time part the metric engine sums.
+_IMPLIED_ON_TIME = """
+UPDATE loan_state st
+SET implied_paid_by_due_c = lm_alloc_c(implied_total_due_c, implied_total_due_c,
+                                       lm_paid_c(pay_dates, pay_cum, implied_due_date))
+FROM ({ids}) ids
+WHERE st.loan_id = ids.loan_id AND st.implied
+  AND st.implied_paid_by_due_c IS DISTINCT FROM
+      lm_alloc_c(implied_total_due_c, implied_total_due_c, lm_paid_c(pay_dates, pay_cum, implied_due_date))
+"""
+
+# Stored schedule fields as of the business date $1 (SPEC §5.2), from C_i and the payment arrays.
+_SCHEDULE = """
+WITH computed AS (
+    SELECT s.ctid AS row_id, s.due_date,
+           (s.total_due * 100)::bigint AS total_c,
+           (s.cumulative_due * 100)::bigint AS cum_c,
            lm_paid_c(st.pay_dates, st.pay_cum, $1::date) AS paid_c,
-           lm_alloc_c(o.total_c, o.cum_c, lm_paid_c(st.pay_dates, st.pay_cum, o.due_date)) AS on_time_c,
-           st.pay_dates[width_bucket(o.cum_c - 2, st.pay_cum) + 1] AS settled_at
-    FROM ordered o JOIN loan_state st USING (loan_id)
+           lm_paid_c(st.pay_dates, st.pay_cum, s.due_date) AS paid_due_c,
+           st.pay_dates[width_bucket((s.cumulative_due * 100)::bigint - 2, st.pay_cum) + 1] AS settled_at
+    FROM ({ids}) ids JOIN loan_schedule s USING (loan_id) JOIN loan_state st USING (loan_id)
+    WHERE s.total_due > 0
 ),
 fields AS (
-    SELECT loan_id, installment_number,
-           CASE WHEN total_c > 0 THEN cum_c / 100.0 END AS cumulative_due,
-           CASE WHEN total_c > 0 THEN on_time_c / 100.0 END AS paid_by_due_date,
-           CASE WHEN total_c > 0 THEN lm_alloc_c(total_c, cum_c, paid_c) / 100.0 END AS amount_paid,
-           CASE WHEN total_c > 0 AND paid_c >= cum_c - 1 THEN settled_at END AS payment_date,
-           CASE WHEN total_c = 0 THEN NULL
-                WHEN paid_c >= cum_c - 1 THEN 'Paid'
+    SELECT row_id,
+           lm_alloc_c(total_c, cum_c, paid_due_c) / 100.0 AS paid_by_due_date,
+           lm_alloc_c(total_c, cum_c, paid_c) / 100.0 AS amount_paid,
+           CASE WHEN paid_c >= cum_c - 1 THEN settled_at END AS payment_date,
+           CASE WHEN paid_c >= cum_c - 1 THEN 'Paid'
                 WHEN due_date < $1::date THEN 'Overdue'
                 WHEN lm_alloc_c(total_c, cum_c, paid_c) > 0 THEN 'Partial'
                 ELSE 'Pending' END AS payment_status
     FROM computed
 )
 UPDATE loan_schedule s
-SET cumulative_due = f.cumulative_due, paid_by_due_date = f.paid_by_due_date,
-    amount_paid = f.amount_paid, payment_date = f.payment_date, payment_status = f.payment_status,
-    updated_at = now()
+SET paid_by_due_date = f.paid_by_due_date, amount_paid = f.amount_paid, payment_date = f.payment_date,
+    payment_status = f.payment_status, updated_at = now()
 FROM fields f
-WHERE s.loan_id = f.loan_id AND s.installment_number = f.installment_number
-  AND (s.cumulative_due, s.paid_by_due_date, s.amount_paid, s.payment_date, s.payment_status)
-      IS DISTINCT FROM (f.cumulative_due, f.paid_by_due_date, f.amount_paid, f.payment_date, f.payment_status)
+WHERE s.ctid = f.row_id
+  AND (s.paid_by_due_date, s.amount_paid, s.payment_date, s.payment_status)
+      IS DISTINCT FROM (f.paid_by_due_date, f.amount_paid, f.payment_date, f.payment_status)
 """
 
 # The 14 computed loan fields as of the business date $1 (SPEC §5.8). max_dpd_ever: DPD only
@@ -179,26 +196,25 @@ WITH base AS (
            lm_active(st.disbursement_date, st.closed_date, $1::date) AS active_now,
            CASE WHEN st.closed_date IS NOT NULL AND st.closed_date <= $1::date
                 THEN st.closed_date - 1 ELSE $1::date END AS last_active_day
-    FROM loan_state st
-    WHERE {loans}
+    FROM ({ids}) ids JOIN loan_state st USING (loan_id)
 ),
 computed AS (
     SELECT b.loan_id,
            CASE WHEN b.active_now
-                THEN lm_dpd(b.settle_thresholds, b.suffix_min_due, coalesce(b.pay_cum[b.i], 0), $1::date)
+                THEN lm_dpd(b.settle_thresholds, b.suffix_min_due, coalesce(b.pay_cum[b.i], -1), $1::date)
                 ELSE 0 END AS current_dpd,
            greatest(
                CASE WHEN b.last_active_day >= b.disbursement_date
                     THEN lm_dpd(b.settle_thresholds, b.suffix_min_due,
                                 lm_paid_c(b.pay_dates, b.pay_cum, b.last_active_day), b.last_active_day)
                     ELSE 0 END,
-               (SELECT max(lm_dpd(b.settle_thresholds, b.suffix_min_due, coalesce(b.pay_cum[p.n - 1], 0), p.d - 1))
+               (SELECT max(lm_dpd(b.settle_thresholds, b.suffix_min_due, coalesce(b.pay_cum[p.n - 1], -1), p.d - 1))
                 FROM unnest(b.pay_dates) WITH ORDINALITY AS p(d, n)
                 WHERE p.d - 1 >= b.disbursement_date AND p.d - 1 <= b.last_active_day),
                0
            ) AS max_dpd_ever,
            b.first_due_date,
-           CASE WHEN b.pay_dates[1] <= $1::date THEN b.pay_dates[1] END AS first_received,
+           CASE WHEN b.first_received_date <= $1::date THEN b.first_received_date END AS first_received,
            greatest(0, b.principal_c - coalesce(b.pay_cum_principal[b.i], 0)) AS principal_out_c,
            greatest(0, b.interest_due_c - coalesce(b.pay_cum_interest[b.i], 0)) AS interest_out_c,
            greatest(0, b.fee_due_c - coalesce(b.pay_cum_fees[b.i], 0)) AS fees_out_c,
@@ -243,34 +259,61 @@ WHERE l.loan_id = f.loan_id
        f.total_principal_paid, f.total_interest_paid, f.total_fees_paid, f.early)
 """
 
-_SOME = "loan_id = ANY($2::text[])"
-_SOME_STATE = "loan_id = ANY($1::text[])"
-_ALL = "TRUE"
 
-STATE_FOR_LOANS = _STATE.format(loans=_SOME_STATE)
-STATE_FOR_ALL = _STATE.format(loans=_ALL)
-SCHEDULE_FOR_LOANS = _SCHEDULE.format(loans="s." + _SOME)
-SCHEDULE_FOR_ALL = _SCHEDULE.format(loans=_ALL)
-LOANS_FOR_LOANS = _LOANS.format(loans="st." + _SOME)
-LOANS_FOR_ALL = _LOANS.format(loans=_ALL)
+def _statements(ids: str) -> dict[str, str]:
+    """Every statement driven by ``ids``, a query yielding the loan ids to recompute.
 
-async def rebuild_loans(conn: asyncpg.Connection, loan_ids: list[str], business_date: date) -> None:
-    """Recompute state, schedule fields and loan fields of ``loan_ids`` (inside the caller's transaction)."""
-    if not loan_ids:
-        return
-    await conn.execute(STATE_FOR_LOANS, loan_ids)
-    await conn.execute(SCHEDULE_FOR_LOANS, business_date, loan_ids)
-    await conn.execute(LOANS_FOR_LOANS, business_date, loan_ids)
+    Driving from an unnest of the ids (not ``loan_id = ANY(...)`` filters) lets the planner see
+    how few loans a batch touches and probe the indexes instead of scanning the tables.
+    """
+    return {
+        name: sql.format(ids=ids)
+        for name, sql in (
+            ("cumulative", _CUMULATIVE),
+            ("schedule_state", _SCHEDULE_STATE),
+            ("payment_state", _PAYMENT_STATE),
+            ("implied_on_time", _IMPLIED_ON_TIME),
+        )
+    }
+
+
+SOME = _statements("SELECT unnest($1::text[]) AS loan_id")
+ALL = _statements("SELECT loan_id FROM loans")
+AS_OF_SOME = {name: sql.format(ids="SELECT unnest($2::text[]) AS loan_id") for name, sql in
+              (("schedule", _SCHEDULE), ("loans", _LOANS))}
+AS_OF_ALL = {name: sql.format(ids="SELECT loan_id FROM loans") for name, sql in
+             (("schedule", _SCHEDULE), ("loans", _LOANS))}
+
+
+async def rebuild_loans(
+    conn: asyncpg.Connection, *, schedule_changed: list[str], payments_changed: list[str], business_date: date
+) -> list[str]:
+    """Recompute the state parts each change needs, then the as-of fields of every touched loan.
+
+    ``schedule_changed`` must include every loan inserted or updated (its loan_state row is
+    (re)built there); returns the touched loan ids.
+    """
+    touched = sorted(set(schedule_changed) | set(payments_changed))
+    if not touched:
+        return touched
+    if schedule_changed:
+        await conn.execute(SOME["schedule_state"], schedule_changed)
+    if payments_changed:
+        await conn.execute(SOME["payment_state"], payments_changed)
+    await conn.execute(SOME["implied_on_time"], touched)
+    await conn.execute(AS_OF_SOME["schedule"], business_date, touched)
+    await conn.execute(AS_OF_SOME["loans"], business_date, touched)
+    return touched
 
 
 async def rebuild_all(conn: asyncpg.Connection, business_date: date) -> None:
     """Recompute every loan from the raw tables (a ``full`` sync, or a repair)."""
-    await conn.execute(STATE_FOR_ALL)
-    await conn.execute(SCHEDULE_FOR_ALL, business_date)
-    await conn.execute(LOANS_FOR_ALL, business_date)
+    for name in ("cumulative", "schedule_state", "payment_state", "implied_on_time"):
+        await conn.execute(ALL[name])
+    await refresh_for_date(conn, business_date)
 
 
 async def refresh_for_date(conn: asyncpg.Connection, business_date: date) -> None:
     """A new business date: state is date-independent, so only the as-of fields move."""
-    await conn.execute(SCHEDULE_FOR_ALL, business_date)
-    await conn.execute(LOANS_FOR_ALL, business_date)
+    await conn.execute(AS_OF_ALL["schedule"], business_date)
+    await conn.execute(AS_OF_ALL["loans"], business_date)

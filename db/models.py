@@ -191,6 +191,7 @@ loan_schedule = Table(
         "payment_status IN ('Pending', 'Partial', 'Paid', 'Overdue')", name="ck_schedule_status"
     ),
     Index("ix_loan_schedule_due", "due_date"),
+    postgresql_with={"fillfactor": "85"},  # room for HOT updates of the computed fields
 )
 
 # Date-independent per-loan state read by the metric engine (ENGINEERING.md: one date from this
@@ -214,12 +215,13 @@ loan_state = Table(
     # settlement thresholds C_i - 1 cent, and min(due_date_j, j >= i)
     Column("settle_thresholds", ARRAY(BigInteger), nullable=False),
     Column("suffix_min_due", ARRAY(Date), nullable=False),
-    # distinct payment dates with positive coverage, cumulative coverage and components
+    # distinct dates of non-reversed repayments, cumulative coverage and components through each
     Column("pay_dates", ARRAY(Date), nullable=False),
     Column("pay_cum", ARRAY(BigInteger), nullable=False),
     Column("pay_cum_principal", ARRAY(BigInteger), nullable=False),
     Column("pay_cum_interest", ARRAY(BigInteger), nullable=False),
     Column("pay_cum_fees", ARRAY(BigInteger), nullable=False),
+    Column("first_received_date", Date),
     # the implied installment of a loan without schedule rows (SPEC §5.1)
     Column("implied_due_date", Date),
     Column("implied_total_due_c", BigInteger),
@@ -229,6 +231,7 @@ loan_state = Table(
     Index("ix_loan_state_officer", "officer_id"),
     Index("ix_loan_state_branch", "branch"),
     Index("ix_loan_state_implied_due", "implied_due_date", postgresql_where=text("implied")),
+    postgresql_with={"fillfactor": "80"},
 )
 
 # Change log written by ingestion in the batch's transaction; the incremental recalculation

@@ -7,17 +7,18 @@ global, so tests can run several independent instances in one process.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
+import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
 from db import migrate
 from db.embedded import EmbeddedPostgres
 from db.engine import Database, libpq_url
 from loanmetrics.clock import BusinessClock
-from loanmetrics.settings import ConfigurationError, Settings
+from loanmetrics.settings import ConfigurationError, Settings, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ class Application:
     clock: BusinessClock
     database: Database | None = None
     embedded: EmbeddedPostgres | None = None
-    extensions: dict[str, Any] = field(default_factory=dict)
+    redis: aioredis.Redis | None = None
+    change_listeners: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def db(self) -> Database:
@@ -45,13 +47,34 @@ class Application:
         url = self.settings.database_url
         if url is None:
             self.embedded = EmbeddedPostgres(self.settings.pgdata)
-            url = await _ensure_database(self.embedded.start(), EMBEDDED_DATABASE)
+            url = await ensure_database(self.embedded.start())
         self.database = Database.connect(url, self.settings.database_read_url)
         should_migrate = self.settings.migrate_on_start if migrate_schema is None else migrate_schema
         if should_migrate:
             await migrate.upgrade(self.database.engine)
+        if self.settings.redis_url:
+            timeout = self.settings.redis_timeout_ms / 1000
+            self.redis = aioredis.from_url(
+                self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+
+    async def data_changed(self) -> None:
+        """Called after a write commits (ingestion, recalculation, audit) so caches move on."""
+        for listener in self.change_listeners:
+            await listener()
+
+    async def redis_ok(self) -> bool:
+        if self.redis is None:
+            return False
+        try:
+            return bool(await self.redis.ping())
+        except (aioredis.RedisError, OSError):
+            return False
 
     async def stop(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
         if self.database is not None:
             await self.database.dispose()
             self.database = None
@@ -61,17 +84,26 @@ class Application:
 
 
 def create_application(settings: Settings) -> Application:
-    """Validate cross-setting rules, then build an unstarted application."""
+    """Build an unstarted application from validated settings."""
+    clock = BusinessClock(timezone=settings.timezone, fixed=settings.today)
+    return Application(settings=settings, clock=clock)
+
+
+def check_serving(settings: Settings, host: str) -> None:
+    """Rules for a listening server: tokens must be verifiable; auth off only on loopback."""
     if settings.auth_enabled and settings.jwt_secret is None and settings.jwt_public_key is None:
         raise ConfigurationError(
             "configuration error: LOANMETRICS_JWT_SECRET: required when LOANMETRICS_AUTH=enabled "
             "(or set LOANMETRICS_JWT_PUBLIC_KEY for RS256)"
         )
-    clock = BusinessClock(timezone=settings.timezone, fixed=settings.today)
-    return Application(settings=settings, clock=clock)
+    if not settings.auth_enabled and not is_loopback(host):
+        raise ConfigurationError(
+            f"configuration error: LOANMETRICS_AUTH: 'disabled' is refused when binding to {host!r}; "
+            "bind to 127.0.0.1 or enable authentication"
+        )
 
 
-async def _ensure_database(server_url: str, name: str) -> str:
+async def ensure_database(server_url: str, name: str = EMBEDDED_DATABASE) -> str:
     """Create the product's database on a fresh embedded server; return its URL."""
     conn = await asyncpg.connect(libpq_url(server_url))
     try:

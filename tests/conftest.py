@@ -131,3 +131,30 @@ def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     for name in ("DATABASE_URL", "REDIS_URL", "DATABASE_READ_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+def token_for(app: Application, role: str, *, branches: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> str:
+    from datetime import timedelta
+
+    from graph.auth import Role, create_token
+
+    return create_token(
+        app.settings, role=Role(role), subject=f"test-{role}", ttl=timedelta(hours=1),
+        branches=branches, regions=regions,
+    )
+
+
+def bearer(app: Application, role: str, **scope: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(app, role, **scope)}"}
+
+
+@pytest.fixture
+async def client(app: Application) -> AsyncIterator[Any]:
+    """An HTTP client on the real ASGI app (the application is already started by ``app``)."""
+    import httpx
+
+    from graph.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

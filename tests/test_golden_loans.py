@@ -44,7 +44,7 @@ async def test_example_book_loan_and_schedule_fields(db, example_payload):
             (row["loan_id"], row["installment_number"]): row
             for row in await conn.fetch("SELECT * FROM loan_schedule")
         }
-    mismatches = []
+    mismatches: list[tuple[Any, ...]] = []
     for loan_id, exp in expected.items():
         row = loans[loan_id]
         for name in LOAN_FIELDS:

@@ -29,24 +29,6 @@ def _parse_date(value: Any) -> date:
     raise PydanticCustomError("INVALID_DATE", "must be a date written YYYY-MM-DD")
 
 
-def _parse_money(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise PydanticCustomError("INVALID_AMOUNT", "must be a decimal number or decimal string")
-    try:
-        amount = Decimal(value) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise PydanticCustomError("INVALID_AMOUNT", "must be a decimal number or decimal string") from None
-    if not amount.is_finite():
-        raise PydanticCustomError("INVALID_AMOUNT", "must be a finite amount")
-    if amount < 0:
-        raise PydanticCustomError("NEGATIVE_AMOUNT", "must not be negative")
-    if amount > MAX_MONEY:
-        raise PydanticCustomError("AMOUNT_TOO_LARGE", "exceeds 9,999,999,999,999.99")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise PydanticCustomError("NOT_WHOLE_CENTS", "must be a whole number of cents")
-    return amount.quantize(Decimal("0.01"))
-
-
 def _parse_rate(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise PydanticCustomError("INVALID_RATE", "must be a decimal annual fraction (0.15 is 15%)")
@@ -61,8 +43,13 @@ def _parse_rate(value: Any) -> Decimal:
     return rate
 
 
+MONEY_FIELDS = frozenset({
+    "loan_amount", "fee_amount", "payment_amount", "principal_paid", "interest_paid", "fees_paid", "penalty_paid",
+    "waiver_amount", "principal_due", "interest_due", "fee_due", "total_due",
+})
 IsoDate = Annotated[date, BeforeValidator(_parse_date)]
-Money = Annotated[Decimal, BeforeValidator(_parse_money)]
+# Native pydantic-core constraints (no Python call per value): >= 0, NUMERIC(15,2), whole cents.
+Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=2, allow_inf_nan=False)]
 Rate = Annotated[Decimal, BeforeValidator(_parse_rate)]
 Key = Annotated[str, Field(min_length=1, max_length=100, strict=True)]
 Text = Annotated[str, Field(max_length=1000, strict=True)]

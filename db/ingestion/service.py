@@ -19,6 +19,7 @@ from db.engine import Database
 from db.ingestion import writer
 from db.ingestion.payload import ENTITIES, Payload
 from db.ingestion.validation import ValidatedBatch, check_references, validate_records
+from db.statistics import analyze_stale_tables
 
 INGEST_LOCK_KEY = 0x4C4D_0002
 
@@ -88,7 +89,8 @@ async def ingest(
             known = {row["loan_id"]: row["disbursement_date"] for row in rows}
         check_references(batch, known)
 
-        touched: set[str] = set()
+        schedule_changed: set[str] = set()
+        payments_changed: set[str] = set()
         officers = writer.Written()
         if batch.valid("officers"):
             officers = await writer.write_officers(conn, batch.valid("officers"), sync_id)
@@ -102,17 +104,17 @@ async def ingest(
         if batch.valid("loans"):
             new_officers, new_customers = await writer.create_minimal_parties(conn, batch.valid("loans"))
             loans = await writer.write_loans(conn, batch.valid("loans"), sync_id)
-            touched.update(loans.loan_ids)
+            schedule_changed.update(loans.loan_ids)
         await checkpoint("loans")
         schedules = writer.Written()
         if batch.valid("loan_schedules"):
             schedules = await writer.write_schedules(conn, batch.valid("loan_schedules"), sync_id)
-            touched.update(schedules.loan_ids)
+            schedule_changed.update(schedules.loan_ids)
         await checkpoint("loan_schedules")
         repayments = writer.Written()
         if batch.valid("repayments"):
             repayments = await writer.write_repayments(conn, batch.valid("repayments"), sync_id)
-            touched.update(repayments.loan_ids)
+            payments_changed.update(repayments.loan_ids)
         await checkpoint("repayments")
 
         started = time.perf_counter()
@@ -120,10 +122,19 @@ async def ingest(
             await loan_state.rebuild_all(conn, business_date)
             affected = int(await conn.fetchval("SELECT count(*) FROM loans") or 0)
         else:
-            await loan_state.rebuild_loans(conn, sorted(touched), business_date)
+            touched = await loan_state.rebuild_loans(
+                conn,
+                schedule_changed=sorted(schedule_changed),
+                payments_changed=sorted(payments_changed),
+                business_date=business_date,
+            )
             affected = len(touched)
         computation_ms = round((time.perf_counter() - started) * 1000)
         await checkpoint("loan_state")
+
+    if any(counts_written.inserted for counts_written in (loans, schedules, repayments)):
+        async with database.raw_transaction() as conn:
+            await analyze_stale_tables(conn)
 
     written = {
         "officers": (officers, new_officers),

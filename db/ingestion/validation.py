@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from db.ingestion import rules
 from db.ingestion.payload import ENTITIES, Payload
 from db.ingestion.records import (
+    MONEY_FIELDS,
     CustomerRecord,
     LoanRecord,
     OfficerRecord,
@@ -39,12 +40,11 @@ class Entity:
     rule: Callable[[Any, date], list[rules.Violation]]
 
     def raw_key(self, raw: Any) -> Hashable | None:
+        """The record's key as sent, or None when it has no usable one (its type error says why)."""
         if not isinstance(raw, dict):
             return None
         values = tuple(raw.get(name) for name in self.key_fields)
-        if any(value is None or isinstance(value, dict | list) for value in values):
-            return None
-        return values
+        return values if all(isinstance(value, str | int) for value in values) else None
 
     def entity_id(self, raw: Any) -> str | None:
         key = self.raw_key(raw)
@@ -64,6 +64,16 @@ ENTITY_SPECS: dict[str, Entity] = {
 
 _ADAPTERS = {name: TypeAdapter(list[spec.model]) for name, spec in ENTITY_SPECS.items()}  # type: ignore[name-defined]
 
+_MONEY_CODES = {
+    "greater_than_equal": "NEGATIVE_AMOUNT",
+    "less_than_equal": "AMOUNT_TOO_LARGE",
+    "decimal_max_places": "NOT_WHOLE_CENTS",
+    "decimal_parsing": "INVALID_AMOUNT",
+    "decimal_type": "INVALID_AMOUNT",
+    "finite_number": "INVALID_AMOUNT",
+    "decimal_max_digits": "AMOUNT_TOO_LARGE",
+    "decimal_whole_digits": "AMOUNT_TOO_LARGE",
+}
 _PYDANTIC_CODES = {
     "missing": "MISSING_FIELD",
     "string_type": "INVALID_TYPE",
@@ -178,7 +188,8 @@ def _typed(batch: ValidatedBatch, entity: Entity, raws: list[Any]) -> dict[int, 
         for item in exc.errors(include_url=False):
             loc = item["loc"]
             index = int(loc[0]) if loc else 0
-            code = _PYDANTIC_CODES.get(item["type"], item["type"].upper())
+            money = len(loc) > 1 and loc[1] in MONEY_FIELDS
+            code = (_MONEY_CODES if money else _PYDANTIC_CODES).get(item["type"], item["type"].upper())
             message = f"each {entity.entity_type} must be a JSON object" if code == "INVALID_RECORD" else item["msg"]
             batch.reject(entity, index, ".".join(str(part) for part in loc[1:]), code, message)
             bad.add(index)

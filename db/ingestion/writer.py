@@ -43,7 +43,7 @@ class Columns:
         params = ", ".join(f"${i + 1}::{kind}[]" for i, (_, kind) in enumerate(self.columns))
         return f"SELECT * FROM unnest({params}) AS incoming({', '.join(self.names)})"
 
-    def upsert(self, returning: str) -> str:
+    def upsert(self, returning: str, also_set: str = "") -> str:
         keys = ", ".join(self.key)
         values = [name for name in self.names if name not in self.key]
         assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in values)
@@ -52,7 +52,7 @@ class Columns:
         return (
             f"INSERT INTO {self.table} AS t ({', '.join(self.names)}) "
             f"SELECT {', '.join(self.names)} FROM incoming "
-            f"ON CONFLICT ({keys}) DO UPDATE SET {assignments}, updated_at = now() "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {assignments}, {also_set}updated_at = now() "
             f"WHERE ({current}) IS DISTINCT FROM ({excluded}) "
             f"RETURNING {returning}"
         )
@@ -201,9 +201,19 @@ dirty AS (
 {_COUNTS.format(loans="array_agg(loan_id)")}
 """
 
-# Schedule rows of the batch's loans replace those loans' whole schedules.
+# Schedule rows of the batch's loans replace those loans' whole schedules, so C_i (cumulative_due)
+# is a window over the incoming rows themselves; null on ignored (total_due 0) rows.
+_IGNORED_ROWS_KEEP_NULLS = "".join(
+    f"{name} = CASE WHEN EXCLUDED.total_due > 0 THEN t.{name} END, "
+    for name in ("amount_paid", "payment_date", "payment_status", "paid_by_due_date")
+)
+_SCHEDULE_COLUMNS = Columns("loan_schedule", SCHEDULES.key, (*SCHEDULES.columns, ("cumulative_due", "numeric")))
 _SCHEDULES_SQL = f"""
-WITH incoming AS ({SCHEDULES.incoming()}),
+WITH incoming AS (
+    SELECT *, CASE WHEN total_due > 0
+                   THEN sum(total_due) OVER (PARTITION BY loan_id ORDER BY installment_number) END AS cumulative_due
+    FROM ({SCHEDULES.incoming()}) rows
+),
 removed AS (
     DELETE FROM loan_schedule s
     WHERE s.loan_id = ANY(${len(SCHEDULES.columns) + 1}::text[])
@@ -212,7 +222,7 @@ removed AS (
           WHERE i.loan_id = s.loan_id AND i.installment_number = s.installment_number)
     RETURNING s.loan_id
 ),
-written AS ({SCHEDULES.upsert("t.loan_id, (xmax = 0) AS inserted")}),
+written AS ({_SCHEDULE_COLUMNS.upsert("t.loan_id, (xmax = 0) AS inserted", _IGNORED_ROWS_KEEP_NULLS)}),
 touched AS (
     SELECT loan_id FROM written UNION SELECT loan_id FROM removed
 ),

@@ -419,6 +419,7 @@ def upgrade() -> None:
             ["loans.loan_id"],
         ),
         sa.PrimaryKeyConstraint("loan_id", "installment_number", name="pk_loan_schedule"),
+        postgresql_with={"fillfactor": "85"},
     )
     op.create_index("ix_loan_schedule_due", "loan_schedule", ["due_date"], unique=False)
     op.create_table(
@@ -442,6 +443,7 @@ def upgrade() -> None:
         sa.Column("pay_cum_principal", postgresql.ARRAY(sa.BigInteger()), nullable=False),
         sa.Column("pay_cum_interest", postgresql.ARRAY(sa.BigInteger()), nullable=False),
         sa.Column("pay_cum_fees", postgresql.ARRAY(sa.BigInteger()), nullable=False),
+        sa.Column("first_received_date", sa.Date(), nullable=True),
         sa.Column("implied_due_date", sa.Date(), nullable=True),
         sa.Column("implied_total_due_c", sa.BigInteger(), nullable=True),
         sa.Column("implied_fee_due_c", sa.BigInteger(), nullable=True),
@@ -449,6 +451,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(["loan_id"], ["loans.loan_id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("loan_id"),
+        postgresql_with={"fillfactor": "80"},
     )
     op.create_index("ix_loan_state_branch", "loan_state", ["branch"], unique=False)
     op.create_index(

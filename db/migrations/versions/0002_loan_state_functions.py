@@ -22,9 +22,11 @@ FUNCTIONS = """
 CREATE OR REPLACE FUNCTION lm_pay_index(pay_dates date[], d date) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT width_bucket(d, pay_dates) $$;
 
--- paid(L, d) in cents: cumulative coverage of the non-reversed repayments dated on or before d.
+-- The settlement level on d in cents: paid(L, d), the cumulative coverage of the non-reversed
+-- repayments dated on or before d, or -1 before the first of them (an installment settles only
+-- at a payment date, so even a threshold of 0 is not met before any repayment).
 CREATE OR REPLACE FUNCTION lm_paid_c(pay_dates date[], pay_cum bigint[], d date) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce(pay_cum[width_bucket(d, pay_dates)], 0) $$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce(pay_cum[width_bucket(d, pay_dates)], -1) $$;
 
 -- DPD(L, d): settled installments are a prefix (paid only grows, thresholds C_i - 1 cent ascend),
 -- so the oldest unsettled due date is the suffix minimum after the settled prefix.

@@ -1,0 +1,1 @@
+"""Plain-Python reference implementation of the SPEC §5 calculation contract (exact arithmetic)."""

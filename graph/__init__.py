@@ -1,0 +1,1 @@
+"""GraphQL schema, request context, dataloaders, permissions and the ASGI app."""

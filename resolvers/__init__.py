@@ -1,0 +1,1 @@
+"""Query and mutation resolvers; REST handlers as thin wrappers over GraphQL documents."""

@@ -1,0 +1,1 @@
+"""Scheduled jobs: recalculation, daily refresh, leader lock and the calculation log."""
