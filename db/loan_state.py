@@ -155,37 +155,46 @@ WHERE st.loan_id = ids.loan_id AND st.implied
       lm_alloc_c(implied_total_due_c, implied_total_due_c, lm_paid_c(pay_dates, pay_cum, implied_due_date))
 """
 
-# Stored schedule fields as of the business date $1 (SPEC §5.2), from C_i and the payment arrays.
-_SCHEDULE = """
-WITH computed AS (
-    SELECT s.ctid AS row_id, s.due_date,
-           (s.total_due * 100)::bigint AS total_c,
-           (s.cumulative_due * 100)::bigint AS cum_c,
-           lm_paid_c(st.pay_dates, st.pay_cum, $1::date) AS paid_c,
-           lm_paid_c(st.pay_dates, st.pay_cum, s.due_date) AS paid_due_c,
-           st.pay_dates[width_bucket((s.cumulative_due * 100)::bigint - 2, st.pay_cum) + 1] AS settled_at
-    FROM ({ids}) ids JOIN loan_schedule s USING (loan_id) JOIN loan_state st USING (loan_id)
-    WHERE s.total_due > 0
-),
-fields AS (
-    SELECT row_id,
-           lm_alloc_c(total_c, cum_c, paid_due_c) / 100.0 AS paid_by_due_date,
-           lm_alloc_c(total_c, cum_c, paid_c) / 100.0 AS amount_paid,
-           CASE WHEN paid_c >= cum_c - 1 THEN settled_at END AS payment_date,
-           CASE WHEN paid_c >= cum_c - 1 THEN 'Paid'
-                WHEN due_date < $1::date THEN 'Overdue'
-                WHEN lm_alloc_c(total_c, cum_c, paid_c) > 0 THEN 'Partial'
-                ELSE 'Pending' END AS payment_status
-    FROM computed
+
+def schedule_fields(row: str, state: str, business_date: str) -> dict[str, str]:
+    """SQL expressions of the stored schedule fields (SPEC §5.2) of schedule row ``row`` (with
+    ``total_due`` and ``cumulative_due``), from the payment arrays of ``state``, as of
+    ``business_date``. Null on ignored rows (total_due 0). Used by the schedule writer and by the
+    as-of refresh, so both spell one definition."""
+    total = f"({row}.total_due * 100)::bigint"
+    cum = f"({row}.cumulative_due * 100)::bigint"
+    paid = f"lm_paid_c({state}.pay_dates, {state}.pay_cum, {business_date})"
+    settled = f"{paid} >= {cum} - 1"
+    allocated = f"lm_alloc_c({total}, {cum}, {paid})"
+    return {
+        "paid_by_due_date": f"CASE WHEN {total} > 0 THEN lm_alloc_c({total}, {cum}, "
+        f"lm_paid_c({state}.pay_dates, {state}.pay_cum, {row}.due_date)) / 100.0 END",
+        "amount_paid": f"CASE WHEN {total} > 0 THEN {allocated} / 100.0 END",
+        "payment_date": f"CASE WHEN {total} > 0 AND {settled} "
+        f"THEN {state}.pay_dates[width_bucket({cum} - 2, {state}.pay_cum) + 1] END",
+        "payment_status": f"CASE WHEN {total} = 0 THEN NULL WHEN {settled} THEN 'Paid' "
+        f"WHEN {row}.due_date < {business_date} THEN 'Overdue' "
+        f"WHEN {allocated} > 0 THEN 'Partial' ELSE 'Pending' END",
+    }
+
+
+# Stored schedule fields as of the business date $1 for the schedule rows of the loans.
+_FIELDS = schedule_fields("s", "st", "$1::date")
+_SCHEDULE = (
+    "WITH computed AS (\n"
+    "    SELECT s.ctid AS row_id, "
+    + ", ".join(f"{expr} AS {name}" for name, expr in _FIELDS.items())
+    + "\n    FROM ({ids}) ids JOIN loan_schedule s USING (loan_id) JOIN loan_state st USING (loan_id)\n"
+    "    WHERE s.total_due > 0\n"
+    ")\n"
+    "UPDATE loan_schedule s SET "
+    + ", ".join(f"{name} = c.{name}" for name in _FIELDS)
+    + ", updated_at = now()\nFROM computed c\nWHERE s.ctid = c.row_id AND ("
+    + ", ".join(f"s.{name}" for name in _FIELDS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"c.{name}" for name in _FIELDS)
+    + ")"
 )
-UPDATE loan_schedule s
-SET paid_by_due_date = f.paid_by_due_date, amount_paid = f.amount_paid, payment_date = f.payment_date,
-    payment_status = f.payment_status, updated_at = now()
-FROM fields f
-WHERE s.ctid = f.row_id
-  AND (s.paid_by_due_date, s.amount_paid, s.payment_date, s.payment_status)
-      IS DISTINCT FROM (f.paid_by_due_date, f.amount_paid, f.payment_date, f.payment_status)
-"""
 
 # The 14 computed loan fields as of the business date $1 (SPEC §5.8). max_dpd_ever: DPD only
 # grows between payment dates, so its maximum over active days is reached the day before a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -116,6 +117,9 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["LOANMETRICS_MIGRATE_ON_START"] = "false"
         os.environ["LOANMETRICS_HOST"] = settings.host
         os.environ["LOANMETRICS_SCHEDULER_ENABLED"] = "true" if settings.scheduler_enabled else "false"
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead so the
+        # embedded PostgreSQL below is stopped too.
+        signal.signal(signal.SIGTERM, _exit_normally)
         uvicorn.run(
             "graph.app:create_app_from_env",
             factory=True,
@@ -130,6 +134,10 @@ def _serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _exit_normally(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 async def _run_with_engine(url: str, action: Callable[[Any], Coroutine[Any, Any, None]]) -> None:

@@ -163,7 +163,8 @@ def describe_validation_error(error: ValidationError) -> str:
     for item in error.errors():
         loc = [str(part) for part in item["loc"]]
         name = loc[0] if loc else "?"
-        env_name = _ALIASES.get(name, "LOANMETRICS_" + "__".join(loc).upper())
+        known = name in _ALIASES.values()
+        env_name = name if known else _ALIASES.get(name, "LOANMETRICS_" + "__".join(loc).upper())
         lines.append(f"configuration error: {env_name}: {item['msg']}")
     return "; ".join(lines)
 

@@ -1,7 +1,9 @@
 """Shared fixtures: a private PostgreSQL database per test session, cleaned between tests.
 
-Tests need the real services; when PostgreSQL or Redis is unreachable they fail with a clear
-message (never skip), so CI cannot pass without them.
+Tests run against real services. PostgreSQL comes from LOANMETRICS_TEST_POSTGRES (default
+127.0.0.1:5432); when it is unreachable the suite starts an embedded PostgreSQL, except under
+CI=true, where a missing service fails the run. Redis tests likewise fail in CI and skip
+elsewhere when Redis is down.
 """
 
 from __future__ import annotations
@@ -28,22 +30,47 @@ BUSINESS_DATE = date(2026, 9, 18)
 JWT_SECRET = "test-secret-with-enough-length-for-hs256"
 
 
-def _url_for(database: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{database}"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+_admin_url: list[str] = []
+
+
+async def admin_url() -> str:
+    """The server tests create their databases on: the configured one, or an embedded one."""
+    if _admin_url:
+        return _admin_url[0]
+    try:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=5)
+        await conn.close()
+        _admin_url.append(ADMIN_URL)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required at {ADMIN_URL} and is not reachable: {exc}", pytrace=False)
+        import atexit
+        import tempfile
+
+        from db.embedded import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="lm-test-pg-")) / "pgdata")
+        _admin_url.append(embedded.start())
+        atexit.register(embedded.stop)
+    return _admin_url[0]
+
+
+def _url_for(server_url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
 
 
 async def create_database(prefix: str = "lm_test") -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    try:
-        conn = await asyncpg.connect(ADMIN_URL)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is required at {ADMIN_URL} and is not reachable: {exc}", pytrace=False)
+    server = await admin_url()
+    conn = await asyncpg.connect(server)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    url = _url_for(name)
+    url = _url_for(server, name)
     engine = create_engine(url, pool_size=1)
     try:
         await migrate.upgrade(engine)
@@ -53,8 +80,10 @@ async def create_database(prefix: str = "lm_test") -> str:
 
 
 async def drop_database(url: str) -> None:
-    name = url.rpartition("/")[2]
-    conn = await asyncpg.connect(ADMIN_URL)
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    conn = await asyncpg.connect(await admin_url())
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -111,6 +140,24 @@ async def app(clean_database_url: str) -> AsyncIterator[Application]:
 @pytest.fixture
 async def db(app: Application) -> Database:
     return app.db
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """A reachable Redis (database 15, flushed): fails under CI when Redis is down, else skips."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+        await client.flushdb()
+    except (aioredis.RedisError, OSError) as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required at {REDIS_URL} and is not reachable: {exc}", pytrace=False)
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    finally:
+        await client.aclose()
+    return REDIS_URL
 
 
 @pytest.fixture(scope="session")

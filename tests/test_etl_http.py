@@ -309,3 +309,28 @@ async def test_failure_mid_batch_leaves_nothing(app, db):
     result = await ingest(db, payload_from_document(small_book(), max_records=100), BUSINESS_DATE)
     assert result.http_status == 200
     assert (await counts(db))["repayments"] == 2
+
+
+async def test_concurrent_batches_on_the_same_loans_queue_without_deadlock(client, app, db):
+    import asyncio
+
+    headers = bearer(app, "etl")
+    assert (await client.post(SYNC, json=small_book(), headers=headers)).status_code == 200
+    third = {"repayment_id": "R3", "loan_id": "L1", "payment_date": "2026-09-10", "payment_amount": "1020.00",
+             "principal_paid": "1000.00", "interest_paid": "10.00", "fees_paid": "10.00",
+             "payment_method": "Cash", "is_reversed": False}
+    bullet = {"repayment_id": "R4", "loan_id": "L2", "payment_date": "2026-09-12", "payment_amount": "1000.00",
+              "principal_paid": "1000.00", "interest_paid": "0", "fees_paid": "0", "payment_method": "Cash",
+              "is_reversed": False}
+    restructure = {"loan_schedules": [
+        {"loan_id": "L1", "installment_number": n, "due_date": due, "principal_due": "750.00",
+         "interest_due": "7.50", "fee_due": "7.50", "total_due": "765.00"}
+        for n, due in ((1, "2026-08-15"), (2, "2026-08-25"), (3, "2026-09-05"), (4, "2026-09-15"))]}
+    batches = [{"data": {"repayments": [third, bullet]}}, {"data": restructure}] * 3
+    responses = await asyncio.gather(*(client.post(SYNC, json=b, headers=headers) for b in batches))
+    assert [r.status_code for r in responses] == [200] * 6
+    l1, l2 = await loan(db, "L1"), await loan(db, "L2")
+    # L1: 3060 paid against four installments of 765 -> all four settled, nothing outstanding
+    assert (l1["current_dpd"], l1["total_outstanding"]) == (0, Decimal("0.00"))
+    assert (l2["current_dpd"], l2["total_outstanding"]) == (0, Decimal("0.00"))
+    assert (await counts(db))["repayments"] == 4

@@ -37,6 +37,11 @@ async def test_example_book_loan_and_schedule_fields(db, example_payload):
     result = await ingest(db, payload, BUSINESS_DATE)
     assert result.errors == []
     assert result.results["loans"]["inserted"] == 240
+    await assert_example_loans(db)
+
+
+async def assert_example_loans(db) -> None:
+    """Every loan and schedule field of book-expected-loans.json, to the cent."""
     expected = json.loads((EXAMPLES / "book-expected-loans.json").read_text())
     async with db.raw_reader() as conn:
         loans = {row["loan_id"]: row for row in await conn.fetch("SELECT * FROM loans")}

@@ -7,25 +7,27 @@ the business date live in ``rules.py`` so each error carries its own code and fi
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 MAX_MONEY = Decimal("9999999999999.99")  # NUMERIC(15,2)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _parse_date(value: Any) -> date:
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and _ISO_DATE.match(value):
+    """Exactly YYYY-MM-DD (pydantic's lax date would also take timestamps)."""
+    if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-" and _ISO_DATE.match(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
             pass
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        return value
     raise PydanticCustomError("INVALID_DATE", "must be a date written YYYY-MM-DD")
 
 
@@ -57,61 +59,63 @@ Name = Annotated[str, Field(min_length=1, max_length=1000, strict=True)]
 Count = Annotated[int, Field(strict=True, ge=0, le=2_000_000_000)]
 
 
-class Record(BaseModel):
-    """Unknown and computed fields are ignored (SPEC §4: computed fields are never accepted)."""
+class Record(TypedDict):
+    """Validated records are plain dicts (cheaper than models on the hot path); absent optional
+    fields are absent keys. Unknown and computed fields are dropped (SPEC §4: computed fields
+    are never accepted)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
 
 
 class OfficerRecord(Record):
     officer_id: Key
     officer_name: Name
-    officer_phone: Text | None = None
-    officer_email: Text | None = None
+    officer_phone: NotRequired[Text | None]
+    officer_email: NotRequired[Text | None]
     region: Name
     branch: Name
-    employment_status: Text | None = None
-    hire_date: IsoDate | None = None
-    termination_date: IsoDate | None = None
-    primary_channel: Text | None = None
-    had_float_gap: StrictBool | None = None
+    employment_status: NotRequired[Text | None]
+    hire_date: NotRequired[IsoDate | None]
+    termination_date: NotRequired[IsoDate | None]
+    primary_channel: NotRequired[Text | None]
+    had_float_gap: NotRequired[StrictBool | None]
 
 
 class CustomerRecord(Record):
     customer_id: Key
     customer_name: Name
-    customer_phone: Text | None = None
-    customer_email: Text | None = None
-    date_of_birth: IsoDate | None = None
-    gender: Text | None = None
-    state: Text | None = None
-    lga: Text | None = None
-    address: Text | None = None
-    kyc_status: Text | None = None
-    kyc_verified_date: IsoDate | None = None
+    customer_phone: NotRequired[Text | None]
+    customer_email: NotRequired[Text | None]
+    date_of_birth: NotRequired[IsoDate | None]
+    gender: NotRequired[Text | None]
+    state: NotRequired[Text | None]
+    lga: NotRequired[Text | None]
+    address: NotRequired[Text | None]
+    kyc_status: NotRequired[Text | None]
+    kyc_verified_date: NotRequired[IsoDate | None]
 
 
 class LoanRecord(Record):
     loan_id: Key
     customer_id: Key
     customer_name: Name
-    customer_phone: Text | None = None
+    customer_phone: NotRequired[Text | None]
     officer_id: Key
     officer_name: Name
-    officer_phone: Text | None = None
+    officer_phone: NotRequired[Text | None]
     region: Name
     branch: Name
-    state: Text | None = None
+    state: NotRequired[Text | None]
     loan_amount: Money
     disbursement_date: IsoDate
     maturity_date: IsoDate
     loan_term_days: Count
-    interest_rate: Rate | None = None
-    fee_amount: Money | None = None
+    interest_rate: NotRequired[Rate | None]
+    fee_amount: NotRequired[Money | None]
     channel: Name
-    channel_partner: Text | None = None
+    channel_partner: NotRequired[Text | None]
     status: Name
-    closed_date: IsoDate | None = None
+    closed_date: NotRequired[IsoDate | None]
 
 
 class ScheduleRecord(Record):
@@ -132,15 +136,15 @@ class RepaymentRecord(Record):
     principal_paid: Money
     interest_paid: Money
     fees_paid: Money
-    penalty_paid: Money | None = None
+    penalty_paid: NotRequired[Money | None]
     payment_method: Name
-    payment_reference: Text | None = None
-    payment_channel: Text | None = None
-    dpd_at_payment: Count | None = None
-    is_backdated: StrictBool | None = None
+    payment_reference: NotRequired[Text | None]
+    payment_channel: NotRequired[Text | None]
+    dpd_at_payment: NotRequired[Count | None]
+    is_backdated: NotRequired[StrictBool | None]
     is_reversed: StrictBool
-    reversal_date: IsoDate | None = None
-    reversal_reason: Text | None = None
-    waiver_amount: Money | None = None
-    waiver_type: Text | None = None
-    waiver_approved_by: Text | None = None
+    reversal_date: NotRequired[IsoDate | None]
+    reversal_reason: NotRequired[Text | None]
+    waiver_amount: NotRequired[Money | None]
+    waiver_type: NotRequired[Text | None]
+    waiver_approved_by: NotRequired[Text | None]

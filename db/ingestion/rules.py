@@ -5,11 +5,11 @@ Each rule returns ``(field, error_code, message)`` tuples; the caller adds the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from db.ingestion.records import LoanRecord, Record, RepaymentRecord, ScheduleRecord
+from db.ingestion.records import LoanRecord, RepaymentRecord, ScheduleRecord
 
 Violation = tuple[str, str, str]
 TOLERANCE = Decimal("0.01")
@@ -18,59 +18,61 @@ LOAN_STATUSES = ("Active", "Closed", "Written Off")
 
 def loan_rules(loan: LoanRecord, business_date: date) -> list[Violation]:
     found: list[Violation] = []
-    if loan.loan_amount <= 0:
+    status, disbursed, closed = loan["status"], loan["disbursement_date"], loan.get("closed_date")
+    if loan["loan_amount"] <= 0:
         found.append(("loan_amount", "INVALID_AMOUNT", "loan_amount must be greater than 0"))
-    if loan.disbursement_date > business_date:
+    if disbursed > business_date:
         found.append(("disbursement_date", "FUTURE_DATE", "disbursement_date is after the business date"))
-    if loan.maturity_date < loan.disbursement_date:
+    if loan["maturity_date"] < disbursed:
         found.append(("maturity_date", "DATE_ORDER", "maturity_date is before disbursement_date"))
-    if loan.status not in LOAN_STATUSES:
+    if status not in LOAN_STATUSES:
         found.append(("status", "INVALID_STATUS", "status must be 'Active', 'Closed' or 'Written Off'"))
-    elif loan.status == "Active" and loan.closed_date is not None:
+    elif status == "Active" and closed is not None:
         found.append(("closed_date", "UNEXPECTED_CLOSED_DATE", "an Active loan has no closed_date"))
-    elif loan.status != "Active" and loan.closed_date is None:
-        found.append(("closed_date", "MISSING_CLOSED_DATE", f"a {loan.status} loan needs a closed_date"))
-    if loan.closed_date is not None:
-        if loan.closed_date < loan.disbursement_date:
+    elif status != "Active" and closed is None:
+        found.append(("closed_date", "MISSING_CLOSED_DATE", f"a {status} loan needs a closed_date"))
+    if closed is not None:
+        if closed < disbursed:
             found.append(("closed_date", "DATE_ORDER", "closed_date is before disbursement_date"))
-        if loan.closed_date > business_date:
+        if closed > business_date:
             found.append(("closed_date", "FUTURE_DATE", "closed_date is after the business date"))
     return found
 
 
 def schedule_rules(row: ScheduleRecord, business_date: date) -> list[Violation]:
-    if abs(row.principal_due + row.interest_due + row.fee_due - row.total_due) > TOLERANCE:
+    if abs(row["principal_due"] + row["interest_due"] + row["fee_due"] - row["total_due"]) > TOLERANCE:
         return [("total_due", "AMOUNT_MISMATCH", "total_due must equal principal_due + interest_due + fee_due")]
     return []
 
 
 def repayment_rules(payment: RepaymentRecord, business_date: date) -> list[Violation]:
     found: list[Violation] = []
-    parts = payment.principal_paid + payment.interest_paid + payment.fees_paid + (payment.penalty_paid or 0)
-    if abs(parts - payment.payment_amount) > TOLERANCE:
+    paid_on, reversed_on = payment["payment_date"], payment.get("reversal_date")
+    parts = payment["principal_paid"] + payment["interest_paid"] + payment["fees_paid"]
+    parts += payment.get("penalty_paid") or 0
+    if abs(parts - payment["payment_amount"]) > TOLERANCE:
         found.append((
             "payment_amount",
             "AMOUNT_MISMATCH",
             "payment_amount must equal principal_paid + interest_paid + fees_paid + penalty_paid",
         ))
-    if payment.payment_date > business_date:
+    if paid_on > business_date:
         found.append(("payment_date", "FUTURE_DATE", "payment_date is after the business date"))
-    if payment.reversal_date is not None and payment.reversal_date > business_date:
+    if reversed_on is not None and reversed_on > business_date:
         found.append(("reversal_date", "FUTURE_DATE", "reversal_date is after the business date"))
-    if payment.is_reversed:
-        if payment.reversal_date is None:
+    if payment["is_reversed"]:
+        if reversed_on is None:
             found.append(("reversal_date", "MISSING_REVERSAL_DATE", "a reversed repayment needs a reversal_date"))
-        elif payment.reversal_date < payment.payment_date:
+        elif reversed_on < paid_on:
             found.append(("reversal_date", "DATE_ORDER", "reversal_date is before payment_date"))
-        if not payment.reversal_reason:
+        if not payment.get("reversal_reason"):
             found.append((
                 "reversal_reason", "MISSING_REVERSAL_REASON", "a reversed repayment needs a reversal_reason"
             ))
     return found
 
 
-def no_rules(record: Record, business_date: date) -> list[Violation]:
+def no_rules(record: Any, business_date: date) -> list[Violation]:
     return []
 
 
-RecordRule = Callable[[Record, date], list[Violation]]

@@ -108,7 +108,7 @@ async def ingest(
         await checkpoint("loans")
         schedules = writer.Written()
         if batch.valid("loan_schedules"):
-            schedules = await writer.write_schedules(conn, batch.valid("loan_schedules"), sync_id)
+            schedules = await writer.write_schedules(conn, batch.valid("loan_schedules"), sync_id, business_date)
             schedule_changed.update(schedules.loan_ids)
         await checkpoint("loan_schedules")
         repayments = writer.Written()

@@ -134,9 +134,9 @@ class ValidatedBatch:
 
     def referenced_loans(self) -> set[str]:
         """Loan ids named by schedule rows and repayments but not accepted as loans in this batch."""
-        in_batch = {loan.loan_id for loan in self.valid("loans")}
-        named = {row.loan_id for row in self.valid("loan_schedules")}
-        named |= {payment.loan_id for payment in self.valid("repayments")}
+        in_batch = {loan["loan_id"] for loan in self.valid("loans")}
+        named = {row["loan_id"] for row in self.valid("loan_schedules")}
+        named |= {payment["loan_id"] for payment in self.valid("repayments")}
         return named - in_batch
 
 
@@ -205,7 +205,7 @@ def check_references(batch: ValidatedBatch, known_disbursements: dict[str, date]
     half-replaced.
     """
     disbursed = dict(known_disbursements)
-    disbursed.update({loan.loan_id: loan.disbursement_date for loan in batch.valid("loans")})
+    disbursed.update({loan["loan_id"]: loan["disbursement_date"] for loan in batch.valid("loans")})
     schedules = ENTITY_SPECS["loan_schedules"]
     _filter(batch, schedules, lambda row: _schedule_problem(row, disbursed))
     _filter(batch, ENTITY_SPECS["repayments"], lambda payment: _payment_problem(payment, disbursed))
@@ -228,25 +228,25 @@ def _filter(batch: ValidatedBatch, entity: Entity, problem: Callable[[Any], Viol
 
 
 def _schedule_problem(row: ScheduleRecord, disbursed: dict[str, date]) -> Violation | None:
-    if row.loan_id not in disbursed:
-        return ("loan_id", "UNKNOWN_LOAN", f"loan {row.loan_id} is neither stored nor accepted in this batch")
-    if row.due_date < disbursed[row.loan_id]:
+    if row["loan_id"] not in disbursed:
+        return ("loan_id", "UNKNOWN_LOAN", f"loan {row['loan_id']} is neither stored nor accepted in this batch")
+    if row["due_date"] < disbursed[row["loan_id"]]:
         return ("due_date", "DUE_BEFORE_DISBURSEMENT", "due_date is before the loan's disbursement_date")
     return None
 
 
 def _incomplete(row: ScheduleRecord, broken: set[Any]) -> Violation | None:
-    if row.loan_id in broken:
+    if row["loan_id"] in broken:
         return (
             "", "SCHEDULE_INCOMPLETE",
-            f"another schedule row of loan {row.loan_id} was rejected, so its schedule is not replaced",
+            f"another schedule row of loan {row['loan_id']} was rejected, so its schedule is not replaced",
         )
     return None
 
 
 def _payment_problem(payment: RepaymentRecord, disbursed: dict[str, date]) -> Violation | None:
-    if payment.loan_id not in disbursed:
-        return ("loan_id", "UNKNOWN_LOAN", f"loan {payment.loan_id} is neither stored nor accepted in this batch")
-    if payment.payment_date < disbursed[payment.loan_id]:
+    if payment["loan_id"] not in disbursed:
+        return ("loan_id", "UNKNOWN_LOAN", f"loan {payment['loan_id']} is neither stored nor accepted in this batch")
+    if payment["payment_date"] < disbursed[payment["loan_id"]]:
         return ("payment_date", "PAYMENT_BEFORE_DISBURSEMENT", "payment_date is before the loan's disbursement_date")
     return None

@@ -8,11 +8,13 @@ the earliest date it touches, so the incremental recalculation knows what to res
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import asyncpg
 
 from db.ingestion.records import Record
+from db.loan_state import schedule_fields
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Columns:
         defaults = defaults or {}
         out = []
         for name in self.names:
-            values = [getattr(record, name) for record in records]
+            values = [record.get(name) for record in records]
             if name in defaults:
                 default = defaults[name]
                 values = [default if value is None else value for value in values]
@@ -43,16 +45,27 @@ class Columns:
         params = ", ".join(f"${i + 1}::{kind}[]" for i, (_, kind) in enumerate(self.columns))
         return f"SELECT * FROM unnest({params}) AS incoming({', '.join(self.names)})"
 
-    def upsert(self, returning: str, also_set: str = "") -> str:
+    @property
+    def values(self) -> list[str]:
+        return [name for name in self.names if name not in self.key]
+
+    def upsert(
+        self, returning: str, *, source: str = "incoming", derived: tuple[str, ...] = (), compared: tuple[str, ...] = ()
+    ) -> str:
+        """INSERT … ON CONFLICT that rewrites a row only when one of its ETL fields differs.
+
+        ``derived`` columns (computed from the ETL fields) are written with the row; of those,
+        the ``compared`` ones also make a stored row be rewritten when they differ.
+        """
         keys = ", ".join(self.key)
-        values = [name for name in self.names if name not in self.key]
-        assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in values)
-        current = ", ".join(f"t.{name}" for name in values)
-        excluded = ", ".join(f"EXCLUDED.{name}" for name in values)
+        columns = [*self.names, *derived]
+        assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in [*self.values, *derived])
+        current = ", ".join(f"t.{name}" for name in [*self.values, *compared])
+        excluded = ", ".join(f"EXCLUDED.{name}" for name in [*self.values, *compared])
         return (
-            f"INSERT INTO {self.table} AS t ({', '.join(self.names)}) "
-            f"SELECT {', '.join(self.names)} FROM incoming "
-            f"ON CONFLICT ({keys}) DO UPDATE SET {assignments}, {also_set}updated_at = now() "
+            f"INSERT INTO {self.table} AS t ({', '.join(columns)}) "
+            f"SELECT {', '.join(columns)} FROM {source} "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {assignments}, updated_at = now() "
             f"WHERE ({current}) IS DISTINCT FROM ({excluded}) "
             f"RETURNING {returning}"
         )
@@ -202,39 +215,56 @@ dirty AS (
 """
 
 # Schedule rows of the batch's loans replace those loans' whole schedules, so C_i (cumulative_due)
-# is a window over the incoming rows themselves; null on ignored (total_due 0) rows.
-_IGNORED_ROWS_KEEP_NULLS = "".join(
-    f"{name} = CASE WHEN EXCLUDED.total_due > 0 THEN t.{name} END, "
-    for name in ("amount_paid", "payment_date", "payment_status", "paid_by_due_date")
-)
-_SCHEDULE_COLUMNS = Columns("loan_schedule", SCHEDULES.key, (*SCHEDULES.columns, ("cumulative_due", "numeric")))
+# is a window over the incoming rows themselves. The stored as-of fields are computed on the way in
+# from the loan's current payment state; the loan-state refresh afterwards rewrites only the rows
+# that the batch's own repayments change.
+_SCHEDULE_AS_OF = schedule_fields("i", "st", f"${len(SCHEDULES.columns) + 3}::date")
 _SCHEDULES_SQL = f"""
 WITH incoming AS (
     SELECT *, CASE WHEN total_due > 0
                    THEN sum(total_due) OVER (PARTITION BY loan_id ORDER BY installment_number) END AS cumulative_due
     FROM ({SCHEDULES.incoming()}) rows
 ),
+priced AS (
+    SELECT i.*, {", ".join(f"{expr} AS {name}" for name, expr in _SCHEDULE_AS_OF.items())}
+    FROM incoming i LEFT JOIN loan_state st USING (loan_id)
+),
 removed AS (
     DELETE FROM loan_schedule s
-    WHERE s.loan_id = ANY(${len(SCHEDULES.columns) + 1}::text[])
+    USING unnest(${len(SCHEDULES.columns) + 1}::text[]) AS replaced(loan_id)
+    WHERE s.loan_id = replaced.loan_id
       AND NOT EXISTS (
           SELECT 1 FROM incoming i
           WHERE i.loan_id = s.loan_id AND i.installment_number = s.installment_number)
     RETURNING s.loan_id
 ),
-written AS ({_SCHEDULE_COLUMNS.upsert("t.loan_id, (xmax = 0) AS inserted", _IGNORED_ROWS_KEEP_NULLS)}),
+old AS (
+    SELECT s.loan_id, s.installment_number, {", ".join(f"s.{name}" for name in SCHEDULES.values)}
+    FROM (SELECT DISTINCT loan_id FROM incoming) batch JOIN loan_schedule s USING (loan_id)
+),
+written AS ({SCHEDULES.upsert(
+    "t.*", source="priced", derived=("cumulative_due", *_SCHEDULE_AS_OF), compared=("cumulative_due",)
+)}),
+counted AS (
+    SELECT w.loan_id, o.loan_id IS NULL AS inserted,
+           ({", ".join(f"o.{name}" for name in SCHEDULES.values)}) IS DISTINCT FROM
+           ({", ".join(f"w.{name}" for name in SCHEDULES.values)}) AS changed
+    FROM written w LEFT JOIN old o USING (loan_id, installment_number)
+),
 touched AS (
     SELECT loan_id FROM written UNION SELECT loan_id FROM removed
 ),
 dirty AS (
     INSERT INTO metric_dirty (officer_id, branch, region, from_date, sync_id)
     SELECT l.officer_id, l.branch, l.region, min(l.disbursement_date), ${len(SCHEDULES.columns) + 2}
-    FROM touched JOIN loans l USING (loan_id)
+    FROM unnest(${len(SCHEDULES.columns) + 1}::text[]) AS replaced(loan_id)
+    JOIN loans l USING (loan_id)
+    WHERE replaced.loan_id IN (SELECT loan_id FROM touched)
     GROUP BY l.officer_id, l.branch, l.region
 )
-SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated,
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE changed AND NOT inserted) AS updated,
        (SELECT array_agg(loan_id) FROM touched) AS loan_ids
-FROM written
+FROM counted
 """
 
 _REPAYMENTS_SQL = f"""
@@ -274,7 +304,7 @@ async def create_minimal_parties(conn: asyncpg.Connection, loans: list[Any]) -> 
     """Officers and customers first named by a loan get a minimal row (SPEC §4)."""
     names = ("officer_id", "officer_name", "officer_phone", "region", "branch",
              "customer_id", "customer_name", "customer_phone")
-    row = await conn.fetchrow(_MINIMAL_PARTIES_SQL, *[[getattr(loan, n) for loan in loans] for n in names])
+    row = await conn.fetchrow(_MINIMAL_PARTIES_SQL, *[[loan.get(n) for loan in loans] for n in names])
     assert row is not None
     return int(row["officers"]), int(row["customers"])
 
@@ -283,9 +313,12 @@ async def write_loans(conn: asyncpg.Connection, records: list[Record], sync_id: 
     return _count(await conn.fetchrow(_LOANS_SQL, *LOANS.arrays(records), sync_id))
 
 
-async def write_schedules(conn: asyncpg.Connection, records: list[Any], sync_id: str) -> Written:
-    loan_ids = sorted({row.loan_id for row in records})
-    return _count(await conn.fetchrow(_SCHEDULES_SQL, *SCHEDULES.arrays(records), loan_ids, sync_id))
+async def write_schedules(
+    conn: asyncpg.Connection, records: list[Any], sync_id: str, business_date: date
+) -> Written:
+    loan_ids = sorted({row["loan_id"] for row in records})
+    arrays = SCHEDULES.arrays(records)
+    return _count(await conn.fetchrow(_SCHEDULES_SQL, *arrays, loan_ids, sync_id, business_date))
 
 
 async def write_repayments(conn: asyncpg.Connection, records: list[Record], sync_id: str) -> Written:
