@@ -380,21 +380,31 @@ class CpuSnapshot:
     def __init__(self) -> None:
         self.at = time.perf_counter()
         machine = psutil.cpu_times()
-        self.machine_busy = machine.user + machine.system + getattr(machine, "nice", 0.0) + getattr(
-            machine, "irq", 0.0
-        ) + getattr(machine, "softirq", 0.0)
-        self.processes: dict[int, tuple[str, float]] = {}
-        for proc in psutil.process_iter(["name", "cpu_times"]):
+        self.machine_busy = machine.user + machine.system + sum(
+            getattr(machine, name, 0.0) for name in ("nice", "irq", "softirq")
+        )
+        # time the hypervisor gave to other guests, and time spent waiting for I/O
+        self.machine_steal = getattr(machine, "steal", 0.0)
+        self.machine_iowait = getattr(machine, "iowait", 0.0)
+        # pid -> (name, start time, CPU seconds); the start time tells a reused pid from the same process
+        self.processes: dict[int, tuple[str, float, float]] = {}
+        self.kernel: set[int] = set()
+        for proc in psutil.process_iter(["name", "ppid", "create_time", "cpu_times"]):
             times = proc.info.get("cpu_times")
             if times is not None:
-                self.processes[proc.pid] = (proc.info.get("name") or "", times.user + times.system)
+                self.processes[proc.pid] = (
+                    proc.info.get("name") or "", proc.info.get("create_time") or 0.0, times.user + times.system
+                )
+            if proc.pid == 2 or proc.info.get("ppid") == 2:  # kthreadd and its kernel threads
+                self.kernel.add(proc.pid)
 
 
 def cpu_breakdown(
     before: CpuSnapshot, after: CpuSnapshot, groups: Mapping[str, Iterable[int]]
 ) -> dict[str, Any]:
     """CPU seconds between two snapshots per named group of pids, plus ``other_postgres``,
-    ``other_processes``, ``machine_busy`` and ``machine_capacity`` (wall time × cores), and
+    ``kernel_threads``, ``other_processes``, ``machine_busy``, ``machine_steal`` (taken by the hypervisor),
+    ``machine_iowait`` and ``machine_capacity`` (wall time × cores), and
     ``other_top``: the busiest other processes (name and seconds), to spot interference."""
     claimed: dict[int, str] = {}
     for name, pids in groups.items():
@@ -402,18 +412,25 @@ def cpu_breakdown(
             claimed.setdefault(pid, name)
     out: dict[str, float] = dict.fromkeys(groups, 0.0)
     out["other_postgres"] = 0.0
+    out["kernel_threads"] = 0.0  # writeback, memory reclaim: mostly caused by the benchmark's own I/O
     out["other_processes"] = 0.0
     others: dict[str, float] = {}
-    for pid, (name, seconds) in after.processes.items():
+    for pid, (name, started, seconds) in after.processes.items():
         previous = before.processes.get(pid)
-        delta = seconds - (previous[1] if previous is not None and previous[0] == name else 0.0)
+        delta = seconds - (previous[2] if previous is not None and previous[1] == started else 0.0)
         if delta <= 0:
             continue
-        group = claimed.get(pid) or ("other_postgres" if name.startswith("postgres") else "other_processes")
+        group = claimed.get(pid) or (
+            "other_postgres" if name.startswith("postgres")
+            else "kernel_threads" if pid in after.kernel
+            else "other_processes"
+        )
         out[group] += delta
         if group == "other_processes":
             others[name] = others.get(name, 0.0) + delta
     out["machine_busy"] = after.machine_busy - before.machine_busy
+    out["machine_steal"] = after.machine_steal - before.machine_steal
+    out["machine_iowait"] = after.machine_iowait - before.machine_iowait
     out["machine_capacity"] = (after.at - before.at) * (os.cpu_count() or 1)
     result: dict[str, Any] = {key: round(value, 3) for key, value in out.items()}
     top = sorted(others.items(), key=lambda item: -item[1])[:5]

@@ -560,7 +560,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"| seed of the base book | {seed_text} | |",
         f"| CPU during the batches | server {cpu['server']:.1f} s, its PostgreSQL backends "
         f"{cpu['postgres_backends']:.1f} s, other PostgreSQL {cpu['other_postgres']:.1f} s, benchmark client "
-        f"{cpu['benchmark_client']:.1f} s, other processes {cpu['other_processes']:.1f} s (machine busy {cpu['machine_busy']:.1f} of "
+        f"{cpu['benchmark_client']:.1f} s, kernel threads {cpu['kernel_threads']:.1f} s, "
+        f"other processes {cpu['other_processes']:.1f} s "
+        f"(machine busy {cpu['machine_busy']:.1f}, steal {cpu['machine_steal']:.1f}, iowait "
+        f"{cpu['machine_iowait']:.1f} of "
         f"{cpu['machine_capacity']:.1f} core-s; busiest others: "
         f"{', '.join(f'{name} {sec:.1f} s' for name, sec in cpu['other_top'][:3]) or 'none'}) | |",
         "",

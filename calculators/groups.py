@@ -81,9 +81,16 @@ def officers_with_daily_row(book: Book, day: date) -> list[str]:
     return sorted({loan.officer_id for loan in book.loans.values() if loan.disbursement_date <= day})
 
 
-def branch_region(book: Book, branch: str) -> str | None:
-    """The region most of the branch's loans carry (§3 branch_metrics_daily); ties: alphabetical."""
-    counts = Counter(loan.region for loan in book.loans.values() if loan.branch == branch)
+def branch_region(book: Book, branch: str, day: date | None = None) -> str | None:
+    """The region most of the branch's loans carry (§3 branch_metrics_daily); ties: alphabetical.
+
+    With ``day``, only the loans disbursed on or before it (the branch as it stood that day).
+    """
+    counts = Counter(
+        loan.region
+        for loan in book.loans.values()
+        if loan.branch == branch and (day is None or loan.disbursement_date <= day)
+    )
     if not counts:
         return None
     return min(counts, key=lambda region: (-counts[region], region))

@@ -4,10 +4,12 @@ The state splits along what changes it, so a batch of repayments never re-reads 
 1. schedule part (a loan or its schedule changed; the schedule writer stores C_i with each
    row, ``rebuild_all`` recomputes it): in ``loan_state`` the settlement thresholds,
    suffix-minimum due dates, component totals due and the implied bullet installment;
-2. payment part (its repayments changed): the payment dates with cumulative amounts paid;
+2. payment part (its repayments changed): the payment dates with cumulative amounts paid and
+   waived, and the entry dates with cumulative entry, backdated and reversal counts;
 3. as-of part (either changed, or the business date moved): the stored ``loan_schedule`` fields
-   (amount_paid, settlement payment_date, payment_status, the on-time part alloc_i(due_i)) and
-   the 14 computed ``loans`` fields.
+   (amount_paid, settlement payment_date, payment_status, the on-time part alloc_i(due_i)), the
+   installments in due-date order with cumulative fee, total and on-time amounts, and the 14
+   computed ``loans`` fields.
 Everything runs in the caller's transaction and writes only rows whose values changed.
 ``calculators/loan_state.py`` is the reference these statements are property-tested against.
 """
@@ -102,46 +104,119 @@ ON CONFLICT (loan_id) DO UPDATE SET
     implied_fee_due_c = EXCLUDED.implied_fee_due_c, updated_at = now()
 """
 
-# The payment part: per payment date of the non-reversed repayments, cumulative coverage and
-# components; loans left without counted repayments get empty arrays.
+# The payment part: per date of the non-reversed repayments, cumulative coverage, components and
+# waivers; per date of all repayments (reversed ones too), cumulative entry, backdated and reversal
+# counts. Loans left without repayments get empty arrays.
 _PAYMENT_STATE = """
 WITH payment_days AS (
     SELECT loan_id, payment_date,
            sum((principal_paid + interest_paid + fees_paid) * 100)::bigint AS coverage_c,
            sum(principal_paid * 100)::bigint AS principal_c,
            sum(interest_paid * 100)::bigint AS interest_c,
-           sum(fees_paid * 100)::bigint AS fees_c
+           sum(fees_paid * 100)::bigint AS fees_c,
+           sum(coalesce(waiver_amount, 0) * 100)::bigint AS waivers_c
     FROM ({ids}) ids JOIN repayments USING (loan_id)
     WHERE NOT is_reversed
     GROUP BY loan_id, payment_date
 ),
-cumulative AS (
-    SELECT loan_id, payment_date, coverage_c,
-           (sum(coverage_c) OVER w)::bigint AS cum_coverage,
-           (sum(principal_c) OVER w)::bigint AS cum_principal,
-           (sum(interest_c) OVER w)::bigint AS cum_interest,
-           (sum(fees_c) OVER w)::bigint AS cum_fees
-    FROM payment_days
-    WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
-),
-arrays AS (
+payments AS (
     SELECT loan_id,
            array_agg(payment_date ORDER BY payment_date) AS pay_dates,
            array_agg(cum_coverage ORDER BY payment_date) AS pay_cum,
            array_agg(cum_principal ORDER BY payment_date) AS pay_cum_principal,
            array_agg(cum_interest ORDER BY payment_date) AS pay_cum_interest,
            array_agg(cum_fees ORDER BY payment_date) AS pay_cum_fees,
+           array_agg(cum_waivers ORDER BY payment_date) AS pay_cum_waivers,
            min(payment_date) FILTER (WHERE coverage_c > 0) AS first_received_date
+    FROM (
+        SELECT loan_id, payment_date, coverage_c,
+               (sum(coverage_c) OVER w)::bigint AS cum_coverage,
+               (sum(principal_c) OVER w)::bigint AS cum_principal,
+               (sum(interest_c) OVER w)::bigint AS cum_interest,
+               (sum(fees_c) OVER w)::bigint AS cum_fees,
+               (sum(waivers_c) OVER w)::bigint AS cum_waivers
+        FROM payment_days
+        WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
+    ) cumulative
+    GROUP BY loan_id
+),
+entries AS (
+    SELECT loan_id,
+           array_agg(payment_date ORDER BY payment_date) AS entry_dates,
+           array_agg(cum_entries ORDER BY payment_date) AS entry_cum,
+           array_agg(cum_backdated ORDER BY payment_date) AS entry_backdated_cum,
+           array_agg(cum_reversed ORDER BY payment_date) AS entry_reversed_cum
+    FROM (
+        SELECT loan_id, payment_date,
+               (sum(count(*)) OVER w)::integer AS cum_entries,
+               (sum(count(*) FILTER (WHERE is_backdated)) OVER w)::integer AS cum_backdated,
+               (sum(count(*) FILTER (WHERE is_reversed)) OVER w)::integer AS cum_reversed
+        FROM ({ids}) ids JOIN repayments USING (loan_id)
+        GROUP BY loan_id, payment_date
+        WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
+    ) cumulative
+    GROUP BY loan_id
+)
+UPDATE loan_state st
+SET pay_dates = coalesce(p.pay_dates, '{{}}'), pay_cum = coalesce(p.pay_cum, '{{}}'),
+    pay_cum_principal = coalesce(p.pay_cum_principal, '{{}}'),
+    pay_cum_interest = coalesce(p.pay_cum_interest, '{{}}'),
+    pay_cum_fees = coalesce(p.pay_cum_fees, '{{}}'),
+    pay_cum_waivers = coalesce(p.pay_cum_waivers, '{{}}'),
+    first_received_date = p.first_received_date,
+    entry_dates = coalesce(e.entry_dates, '{{}}'), entry_cum = coalesce(e.entry_cum, '{{}}'),
+    entry_backdated_cum = coalesce(e.entry_backdated_cum, '{{}}'),
+    entry_reversed_cum = coalesce(e.entry_reversed_cum, '{{}}'),
+    updated_at = now()
+FROM ({ids}) target LEFT JOIN payments p USING (loan_id) LEFT JOIN entries e USING (loan_id)
+WHERE st.loan_id = target.loan_id
+"""
+
+# Effective installments in due-date order, for the installment flows of the metric engine
+# (fees due, on-time rate, amount due in the next seven days): cumulative fee, total and on-time
+# paid, and each installment's total and C_i. Runs after the schedule rows' as-of fields.
+_INSTALLMENT_ARRAYS = """
+WITH installments AS (
+    SELECT s.loan_id, s.due_date, s.installment_number, (s.fee_due * 100)::bigint AS fee_c,
+           (s.total_due * 100)::bigint AS total_c, (s.cumulative_due * 100)::bigint AS cum_c,
+           (s.paid_by_due_date * 100)::bigint AS on_time_c
+    FROM ({ids}) ids JOIN loan_schedule s USING (loan_id)
+    WHERE s.total_due > 0
+    UNION ALL
+    SELECT st.loan_id, st.implied_due_date, 0, st.implied_fee_due_c, st.implied_total_due_c,
+           st.implied_total_due_c, st.implied_paid_by_due_c
+    FROM ({ids}) ids JOIN loan_state st USING (loan_id)
+    WHERE st.implied
+),
+cumulative AS (
+    SELECT loan_id, due_date, installment_number, total_c, cum_c,
+           (sum(fee_c) OVER w)::bigint AS fee_cum,
+           (sum(total_c) OVER w)::bigint AS total_cum,
+           (sum(on_time_c) OVER w)::bigint AS on_time_cum
+    FROM installments
+    WINDOW w AS (PARTITION BY loan_id ORDER BY due_date, installment_number ROWS UNBOUNDED PRECEDING)
+),
+arrays AS (
+    SELECT loan_id,
+           array_agg(due_date ORDER BY due_date, installment_number) AS due_dates,
+           array_agg(fee_cum ORDER BY due_date, installment_number) AS due_fee_cum,
+           array_agg(total_cum ORDER BY due_date, installment_number) AS due_total_cum,
+           array_agg(on_time_cum ORDER BY due_date, installment_number) AS due_on_time_cum,
+           array_agg(total_c ORDER BY due_date, installment_number) AS due_total,
+           array_agg(cum_c ORDER BY due_date, installment_number) AS due_cumulative
     FROM cumulative GROUP BY loan_id
 )
 UPDATE loan_state st
-SET pay_dates = coalesce(a.pay_dates, '{{}}'), pay_cum = coalesce(a.pay_cum, '{{}}'),
-    pay_cum_principal = coalesce(a.pay_cum_principal, '{{}}'),
-    pay_cum_interest = coalesce(a.pay_cum_interest, '{{}}'),
-    pay_cum_fees = coalesce(a.pay_cum_fees, '{{}}'),
-    first_received_date = a.first_received_date, updated_at = now()
+SET due_dates = coalesce(a.due_dates, '{{}}'), due_fee_cum = coalesce(a.due_fee_cum, '{{}}'),
+    due_total_cum = coalesce(a.due_total_cum, '{{}}'), due_on_time_cum = coalesce(a.due_on_time_cum, '{{}}'),
+    due_total = coalesce(a.due_total, '{{}}'), due_cumulative = coalesce(a.due_cumulative, '{{}}'),
+    updated_at = now()
 FROM ({ids}) target LEFT JOIN arrays a USING (loan_id)
 WHERE st.loan_id = target.loan_id
+  AND (st.due_dates, st.due_fee_cum, st.due_total_cum, st.due_on_time_cum, st.due_total, st.due_cumulative)
+      IS DISTINCT FROM
+      (coalesce(a.due_dates, '{{}}'), coalesce(a.due_fee_cum, '{{}}'), coalesce(a.due_total_cum, '{{}}'),
+       coalesce(a.due_on_time_cum, '{{}}'), coalesce(a.due_total, '{{}}'), coalesce(a.due_cumulative, '{{}}'))
 """
 
 # alloc(maturity) of the implied installment: the on-time part the metric engine sums.
@@ -282,6 +357,7 @@ def _statements(ids: str) -> dict[str, str]:
             ("schedule_state", _SCHEDULE_STATE),
             ("payment_state", _PAYMENT_STATE),
             ("implied_on_time", _IMPLIED_ON_TIME),
+            ("installment_arrays", _INSTALLMENT_ARRAYS),
         )
     }
 
@@ -311,6 +387,7 @@ async def rebuild_loans(
         await conn.execute(SOME["payment_state"], payments_changed)
     await conn.execute(SOME["implied_on_time"], touched)
     await conn.execute(AS_OF_SOME["schedule"], business_date, touched)
+    await conn.execute(SOME["installment_arrays"], touched)
     await conn.execute(AS_OF_SOME["loans"], business_date, touched)
     return touched
 
@@ -319,7 +396,9 @@ async def rebuild_all(conn: asyncpg.Connection, business_date: date) -> None:
     """Recompute every loan from the raw tables (a ``full`` sync, or a repair)."""
     for name in ("cumulative", "schedule_state", "payment_state", "implied_on_time"):
         await conn.execute(ALL[name])
-    await refresh_for_date(conn, business_date)
+    await conn.execute(AS_OF_ALL["schedule"], business_date)
+    await conn.execute(ALL["installment_arrays"])
+    await conn.execute(AS_OF_ALL["loans"], business_date)
 
 
 async def refresh_for_date(conn: asyncpg.Connection, business_date: date) -> None:

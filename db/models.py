@@ -222,6 +222,22 @@ loan_state = Table(
     Column("pay_cum_interest", ARRAY(BigInteger), nullable=False),
     Column("pay_cum_fees", ARRAY(BigInteger), nullable=False),
     Column("first_received_date", Date),
+    Column("pay_cum_waivers", ARRAY(BigInteger), nullable=False, server_default="{}"),
+    # every repayment date (reversed ones included) with cumulative entry, backdated and
+    # reversal counts: the entry flows of SPEC §5.5
+    Column("entry_dates", ARRAY(Date), nullable=False, server_default="{}"),
+    Column("entry_cum", ARRAY(Integer), nullable=False, server_default="{}"),
+    Column("entry_backdated_cum", ARRAY(Integer), nullable=False, server_default="{}"),
+    Column("entry_reversed_cum", ARRAY(Integer), nullable=False, server_default="{}"),
+    # effective installments in due-date order: due dates, cumulative fee, total and on-time paid
+    # (alloc_i(due_date_i)), and per installment its total and C_i (installment-fee and OTI flows,
+    # amount due in the next seven days)
+    Column("due_dates", ARRAY(Date), nullable=False, server_default="{}"),
+    Column("due_fee_cum", ARRAY(BigInteger), nullable=False, server_default="{}"),
+    Column("due_total_cum", ARRAY(BigInteger), nullable=False, server_default="{}"),
+    Column("due_on_time_cum", ARRAY(BigInteger), nullable=False, server_default="{}"),
+    Column("due_total", ARRAY(BigInteger), nullable=False, server_default="{}"),
+    Column("due_cumulative", ARRAY(BigInteger), nullable=False, server_default="{}"),
     # the implied installment of a loan without schedule rows (SPEC §5.1)
     Column("implied_due_date", Date),
     Column("implied_total_due_c", BigInteger),

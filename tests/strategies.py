@@ -13,6 +13,16 @@ from typing import Any
 from hypothesis import strategies as st
 
 BUSINESS_DATE = date(2026, 9, 18)
+# Dates around the boundaries the metrics test: D, D-7, the 15th, DPD 6/7, 15/16, 30/31 on them.
+_ANCHORS = (date(2026, 9, 15), date(2026, 8, 15), date(2026, 9, 11), date(2026, 9, 1), date(2026, 8, 25))
+ANCHOR_DATES = tuple(sorted({a - timedelta(days=k) for a in (*_ANCHORS, BUSINESS_DATE)
+                             for k in (-6, -1, 0, 1, 6, 7, 15, 16, 30, 31)}))
+# Due dates that put DPD exactly on a bucket or PAR15 boundary on D = BUSINESS_DATE or M = the 15th.
+CRITICAL_DUE_DATES = tuple(
+    anchor - timedelta(days=k)
+    for anchor in (BUSINESS_DATE, date(2026, 9, 15), date(2026, 8, 15), date(2026, 9, 11))
+    for k in (6, 7, 15, 16, 30, 31)
+)
 REGIONS = {"North": ("Alpha", "Beta"), "South": ("Gamma",)}
 CHANNELS = ("Branch", "Agent", "Mobile")
 
@@ -52,6 +62,13 @@ def schedule(draw: st.DrawFn, loan_id: str, disbursed: date, horizon: int) -> li
             interest = draw(st.integers(0, 5_000))
             fee = draw(st.integers(0, 1_000))
         offset = draw(st.integers(0, horizon))
+        anchors = [a for a in ANCHOR_DATES if a >= disbursed]
+        critical = [a for a in CRITICAL_DUE_DATES if a >= disbursed]
+        pick = draw(st.integers(0, 5))
+        if critical and pick < 2:
+            offset = (draw(st.sampled_from(critical)) - disbursed).days
+        elif anchors and pick < 3:
+            offset = (draw(st.sampled_from(anchors)) - disbursed).days
         rows.append({
             "loan_id": loan_id,
             "installment_number": number,
@@ -68,8 +85,11 @@ def schedule(draw: st.DrawFn, loan_id: str, disbursed: date, horizon: int) -> li
 def repayments(draw: st.DrawFn, loan_id: str, disbursed: date, start: int) -> list[dict[str, Any]]:
     out = []
     span = (BUSINESS_DATE - disbursed).days
+    anchors = [a for a in ANCHOR_DATES if disbursed <= a <= BUSINESS_DATE]
     for n in range(draw(st.integers(0, 6))):
         paid_on = disbursed + timedelta(days=draw(st.integers(0, span)))
+        if anchors and draw(st.booleans()):
+            paid_on = draw(st.sampled_from(anchors))
         principal = draw(st.integers(0, 40_000))
         interest = draw(st.integers(0, 4_000))
         fees = draw(st.integers(0, 800))
