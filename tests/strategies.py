@@ -88,7 +88,8 @@ def repayments(draw: st.DrawFn, loan_id: str, disbursed: date, start: int) -> li
     anchors = [a for a in ANCHOR_DATES if disbursed <= a <= BUSINESS_DATE]
     for n in range(draw(st.integers(0, 6))):
         paid_on = disbursed + timedelta(days=draw(st.integers(0, span)))
-        if anchors and draw(st.booleans()):
+        on_anchor = draw(st.booleans())
+        if anchors and on_anchor:
             paid_on = draw(st.sampled_from(anchors))
         principal = draw(st.integers(0, 40_000))
         interest = draw(st.integers(0, 4_000))
