@@ -77,28 +77,33 @@ WITH dates AS (
     FROM unnest($1::date[], $2::date[]) AS t(d, s)
 ),
 positions AS (
-    SELECT dt.d, dt.s, dt.d7, dt.m, st.*, o.primary_channel, coalesce(o.had_float_gap, false) AS float_gap,
-           width_bucket(dt.d, st.pay_dates) AS i_d,
-           width_bucket(dt.d7, st.pay_dates) AS i_7,
-           width_bucket(dt.m, st.pay_dates) AS i_m,
-           width_bucket(dt.s - 1, st.pay_dates) AS i_s,
-           width_bucket(dt.month_start - 1, st.pay_dates) AS i_month,
-           width_bucket(dt.d, st.entry_dates) AS e_d,
-           width_bucket(dt.s - 1, st.entry_dates) AS e_s,
-           greatest(width_bucket(dt.s - 1, st.due_dates),
-                    width_bucket(st.disbursement_date - 1, st.due_dates)) AS u_lo,
-           width_bucket(least(dt.d, st.closed_date - 1), st.due_dates) AS u_hi,
-           width_bucket(least(dt.d - 1, st.closed_date - 1), st.due_dates) AS u_hi_on_time,
-           width_bucket(dt.d - 1, st.due_dates) AS w_lo,
-           width_bucket(dt.d + 6, st.due_dates) AS w_hi
+    SELECT dt.d, dt.s, dt.d7, dt.m, st.*, o.primary_channel, coalesce(o.had_float_gap, false) AS float_gap, i.*
     FROM dates dt
     JOIN loan_state st ON st.disbursement_date <= dt.d
     LEFT JOIN officers o ON o.officer_id = st.officer_id
+    -- each binary search once per loan and date (OFFSET 0 keeps the planner from inlining them
+    -- into every expression that reads them)
+    CROSS JOIN LATERAL (
+        SELECT width_bucket(dt.d, st.pay_dates) AS i_d,
+               width_bucket(dt.d7, st.pay_dates) AS i_7,
+               width_bucket(dt.m, st.pay_dates) AS i_m,
+               width_bucket(dt.s - 1, st.pay_dates) AS i_s,
+               width_bucket(dt.month_start - 1, st.pay_dates) AS i_month,
+               width_bucket(dt.d, st.entry_dates) AS e_d,
+               width_bucket(dt.s - 1, st.entry_dates) AS e_s,
+               greatest(width_bucket(dt.s - 1, st.due_dates),
+                        width_bucket(st.disbursement_date - 1, st.due_dates)) AS u_lo,
+               width_bucket(least(dt.d, st.closed_date - 1), st.due_dates) AS u_hi,
+               width_bucket(least(dt.d - 1, st.closed_date - 1), st.due_dates) AS u_hi_on_time,
+               width_bucket(dt.d - 1, st.due_dates) AS w_lo,
+               width_bucket(dt.d + 6, st.due_dates) AS w_hi
+        OFFSET 0
+    ) i
     WHERE ($3::text[] IS NULL OR st.officer_id = ANY($3::text[]))
       AND ($4::text[] IS NULL OR st.branch = ANY($4::text[]))
       AND ($5::text[] IS NULL OR st.region = ANY($5::text[]))
 ),
-loan_days AS (
+loan_days AS MATERIALIZED (
     SELECT d, officer_id, branch, region, float_gap, principal_c,
            lm_active(disbursement_date, closed_date, d) AS active_d,
            lm_dpd(settle_thresholds, suffix_min_due, coalesce(pay_cum[i_d], -1), d) AS dpd_d,
