@@ -65,12 +65,18 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def raw_transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def raw_transaction(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
         """A pooled asyncpg connection inside a transaction, for bulk, array-heavy statements."""
         async with self.engine.connect() as conn:
             raw = await raw_connection(conn)
-            async with raw.transaction():
+            async with raw.transaction(isolation=isolation):  # type: ignore[arg-type]
                 yield raw
+
+    @asynccontextmanager
+    async def raw_session(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection on the primary, outside any transaction."""
+        async with self.engine.connect() as conn:
+            yield await raw_connection(conn)
 
     @asynccontextmanager
     async def raw_reader(self) -> AsyncIterator[asyncpg.Connection]:

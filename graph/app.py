@@ -27,6 +27,7 @@ from graph.responses import error_response
 from loanmetrics.application import Application, check_serving, create_application
 from loanmetrics.logs import configure_logging, request_id_var
 from loanmetrics.settings import load_settings
+from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,16 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await application.start()
+        scheduler = SchedulerService(application) if application.settings.scheduler_enabled else None
+        if scheduler is not None:
+            scheduler.start()
         for hook in hooks:
             await hook(application)
         try:
             yield {}
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await application.stop()
 
     routes = [

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from db import migrate
 from db.embedded import EmbeddedPostgres
 from db.engine import Database, libpq_url
+from db.metric_engine import EngineOptions
 from loanmetrics.clock import BusinessClock
 from loanmetrics.settings import ConfigurationError, Settings, is_loopback
 
@@ -58,10 +59,25 @@ class Application:
                 self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
 
+    @property
+    def engine_options(self) -> EngineOptions:
+        """The deployment's band thresholds and DQI channel-purity toggle, for the metric engine."""
+        return EngineOptions(bands=self.settings.bands, channel_purity_in_dqi=self.settings.channel_purity_in_dqi)
+
     async def data_changed(self) -> None:
-        """Called after a write commits (ingestion, recalculation, audit) so caches move on."""
+        """Called after a write commits (ingestion, recalculation, audit): bumps the metrics
+        generation the caches key on, then tells in-process listeners."""
+        async with self.db.raw_session() as conn:
+            await conn.fetchval("SELECT nextval('metrics_generation')")
         for listener in self.change_listeners:
             await listener()
+
+    async def metrics_generation(self) -> int:
+        async with self.db.raw_reader() as conn:
+            value: int = await conn.fetchval(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM metrics_generation"
+            )
+        return value
 
     async def redis_ok(self) -> bool:
         if self.redis is None:

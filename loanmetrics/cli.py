@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--batch-records", type=int, default=10_000)
     seed.set_defaults(run=_seed)
 
+    recalc = commands.add_parser("recalc", help="recalculate daily metrics in the foreground (backfills)")
+    recalc.add_argument("--as-of", type=date.fromisoformat, default=None, help="last date (default: business date)")
+    recalc.add_argument("--from", dest="start", type=date.fromisoformat, default=None,
+                        help="first date of a backfill (default: only --as-of)")
+    recalc.set_defaults(run=_recalc)
+
     refresh = commands.add_parser("refresh-loans", help="recompute every loan's fields for the business date")
     refresh.add_argument("--rebuild", action="store_true", help="also rebuild loan state from the raw tables")
     refresh.set_defaults(run=_refresh_loans)
@@ -253,6 +259,40 @@ def _seed(args: argparse.Namespace) -> int:
     _print_totals(totals, errors)
     print(f"seeded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _recalc(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scheduler.recalculation import recalculate
+
+    settings = load_settings()
+    if args.start is not None and args.start > (args.as_of or args.start):
+        print(f"error: --from {args.start} is after --as-of {args.as_of}", file=sys.stderr)
+        return 2
+
+    async def run() -> tuple[str, int, int, str | None]:
+        async with _started(settings) as application:
+            as_of = args.as_of or application.clock.today()
+            with Progress(TextColumn("recalculating"), BarColumn(), MofNCompleteColumn(), TextColumn("dates"),
+                          TimeElapsedColumn()) as bar:
+                task = bar.add_task("recalc", total=None)
+                result = await recalculate(
+                    application.db, application.engine_options, as_of=as_of, start=args.start,
+                    calculation_type="backfill" if args.start else "manual",
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            if result.status == "Completed":
+                await application.data_changed()
+            return result.status, result.dates, result.rows_written, result.error
+
+    started = time.perf_counter()
+    status, dates, rows, error = asyncio.run(run())
+    if status != "Completed":
+        print(f"recalculation failed: {error}", file=sys.stderr)
+        return 1
+    print(f"recalculated {dates} dates ({rows:,} rows) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return 0
 
 
 def _refresh_loans(args: argparse.Namespace) -> int:
