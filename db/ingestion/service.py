@@ -19,7 +19,6 @@ from db.engine import Database
 from db.ingestion import writer
 from db.ingestion.payload import ENTITIES, Payload
 from db.ingestion.validation import ValidatedBatch, check_references, validate_records
-from db.statistics import analyze_stale_tables
 
 INGEST_LOCK_KEY = 0x4C4D_0002
 
@@ -131,10 +130,6 @@ async def ingest(
             affected = len(touched)
         computation_ms = round((time.perf_counter() - started) * 1000)
         await checkpoint("loan_state")
-
-    if any(counts_written.inserted for counts_written in (loans, schedules, repayments)):
-        async with database.raw_transaction() as conn:
-            await analyze_stale_tables(conn)
 
     written = {
         "officers": (officers, new_officers),
