@@ -238,15 +238,9 @@ loan_state = Table(
     Column("due_on_time_cum", ARRAY(BigInteger), nullable=False, server_default="{}"),
     Column("due_total", ARRAY(BigInteger), nullable=False, server_default="{}"),
     Column("due_cumulative", ARRAY(BigInteger), nullable=False, server_default="{}"),
-    # the implied installment of a loan without schedule rows (SPEC §5.1)
-    Column("implied_due_date", Date),
-    Column("implied_total_due_c", BigInteger),
-    Column("implied_fee_due_c", BigInteger),
-    Column("implied_paid_by_due_c", BigInteger),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_loan_state_officer", "officer_id"),
     Index("ix_loan_state_branch", "branch"),
-    Index("ix_loan_state_implied_due", "implied_due_date", postgresql_where=text("implied")),
     postgresql_with={"fillfactor": "80"},
 )
 

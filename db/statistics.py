@@ -1,28 +1,17 @@
-"""Keep planner statistics current during bulk loads.
+"""Refresh planner statistics after a bulk load.
 
-Autovacuum analyzes a table once 10% of it changed, but only on its next round; a bulk load
-through many batches outruns it, leaving the API's queries planned on stale row counts. After
-each batch we analyze the tables that changed by more than 30% since their last analysis.
+Autovacuum analyzes a table once 10% of it changed, but only on its next round; after
+``loanmetrics seed`` or ``ingest`` the API's first queries would be planned on stale row counts,
+so those commands analyze the tables they filled.
 """
 
 from __future__ import annotations
 
 import asyncpg
 
-WATCHED = ("loans", "loan_schedule", "repayments", "loan_state", "customers", "officers")
-
-_STALE = """
-SELECT s.relname
-FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-WHERE s.relname = ANY($1::text[])
-  AND s.n_mod_since_analyze > greatest(5000, 0.3 * greatest(c.reltuples, 0))
-"""
+TABLES = ("officers", "customers", "loans", "loan_schedule", "repayments", "loan_state")
 
 
-async def analyze_stale_tables(conn: asyncpg.Connection) -> list[str]:
-    """ANALYZE the watched tables whose statistics lag far behind; returns their names."""
-    stale = [row["relname"] for row in await conn.fetch(_STALE, list(WATCHED))]
-    # All columns: an ANALYZE with a column list does not reset the counter the check reads.
-    for table in stale:
+async def analyze_tables(conn: asyncpg.Connection) -> None:
+    for table in TABLES:
         await conn.execute(f'ANALYZE "{table}"')
-    return stale

@@ -184,6 +184,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from db.ingestion.files import read_file
     from db.ingestion.payload import PayloadError
     from db.ingestion.service import ingest
+    from db.statistics import analyze_tables
 
     settings = load_settings()
     for path in args.files:
@@ -210,6 +211,8 @@ def _ingest(args: argparse.Namespace) -> int:
                         done += chunk.payload.record_count
                         progress.update(task, completed=chunk.position, records=done)
                     progress.update(task, completed=path.stat().st_size)
+            async with application.db.raw_session() as conn:
+                await analyze_tables(conn)
             await application.data_changed()
 
     try:
@@ -226,6 +229,7 @@ def _seed(args: argparse.Namespace) -> int:
 
     from db.ingestion.payload import payload_from_document
     from db.ingestion.service import ingest
+    from db.statistics import analyze_tables
     from db.team_members import upsert_team_members
     from loanmetrics.synthetic import BookShape, generate_batches, team_members
 
@@ -253,6 +257,8 @@ def _seed(args: argparse.Namespace) -> int:
                     progress.advance(task, payload.record_count)
             async with application.db.raw_transaction() as conn:
                 await upsert_team_members(conn, team_members(args.seed))
+            async with application.db.raw_session() as conn:
+                await analyze_tables(conn)
             await application.data_changed()
 
     asyncio.run(run())
