@@ -7,6 +7,7 @@ for worker processes, which read their settings from the environment.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,9 +22,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.auth import AuthError, TokenVerifier
+from graph.endpoint import graphql_endpoint
 from graph.etl import etl_sync
 from graph.health import healthz, readyz
 from graph.responses import error_response
+from graph.schema import build_schema
+from graph.scrape import metrics
+from graph.telemetry import Telemetry, operation_of
 from loanmetrics.application import Application, check_serving, create_application
 from loanmetrics.logs import configure_logging, request_id_var
 from loanmetrics.settings import load_settings
@@ -32,15 +37,21 @@ from scheduler.service import SchedulerService
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/healthz"})
+UNMATCHED_ROUTE = "unmatched"
 Startup = Callable[[Application], Awaitable[None]]
 
 
 class RequestContextMiddleware:
-    """Request id, authentication (401 before anything else runs) and masked 5xx errors."""
+    """Request id, authentication (401 before anything else runs), masked 5xx errors and the
+    request-latency sample (route template, GraphQL operation) of every HTTP request."""
 
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier) -> None:
+    def __init__(
+        self, app: ASGIApp, verifier: TokenVerifier, telemetry: Telemetry, known_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.verifier = verifier
+        self.telemetry = telemetry
+        self.known_paths = known_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,6 +62,7 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         scope["request_id"] = request_id
         started = False
+        began = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
@@ -72,6 +84,15 @@ class RequestContextMiddleware:
             await _masked_error(exc, request_id)(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+            self.telemetry.observe_request(self._route(scope), operation_of(scope), time.perf_counter() - began)
+
+    def _route(self, scope: Scope) -> str:
+        """The matched route's path template; a known path when routing never ran (401); else a
+        fixed label, so scanners cannot grow the label set."""
+        path = getattr(scope.get("route"), "path", None)
+        if isinstance(path, str):
+            return path
+        return scope["path"] if scope["path"] in self.known_paths else UNMATCHED_ROUTE
 
 
 def _auth_error(exc: AuthError) -> Response:
@@ -81,7 +102,7 @@ def _auth_error(exc: AuthError) -> Response:
 
 def _masked_error(exc: Exception, request_id: str) -> Response:
     """Clients get a code and the request id; the log gets the full detail under the same id."""
-    if _is_database_unavailable(exc):
+    if is_database_unavailable(exc):
         log.warning("database unavailable", exc_info=exc)
         return error_response(
             503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry shortly", {"request_id": request_id}
@@ -90,7 +111,7 @@ def _masked_error(exc: Exception, request_id: str) -> Response:
     return error_response(500, "INTERNAL_ERROR", "internal error", {"request_id": request_id})
 
 
-def _is_database_unavailable(exc: BaseException) -> bool:
+def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | ConnectionError | OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
         return True
     if isinstance(exc, asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError):
@@ -98,7 +119,7 @@ def _is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     cause = exc.__cause__ or exc.__context__
-    return cause is not None and cause is not exc and _is_database_unavailable(cause)
+    return cause is not None and cause is not exc and is_database_unavailable(cause)
 
 
 async def _auth_exception_handler(request: Request, exc: Exception) -> Response:
@@ -129,10 +150,18 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/api/v1/etl/sync", etl_sync, methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={AuthError: _auth_exception_handler})
     app.state.application = application
-    app.add_middleware(RequestContextMiddleware, verifier=TokenVerifier(application.settings))
+    app.state.schema = build_schema(application.settings)
+    app.add_middleware(
+        RequestContextMiddleware,
+        verifier=TokenVerifier(application.settings),
+        telemetry=application.telemetry,
+        known_paths=frozenset(route.path for route in routes),
+    )
     return app
 
 

@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy.engine import make_url
 
 from db import migrate
 from db.embedded import EmbeddedPostgres
 from db.engine import Database, libpq_url
 from db.metric_engine import EngineOptions
+from graph.cache import ResponseCache
+from graph.telemetry import Telemetry
 from loanmetrics.clock import BusinessClock
 from loanmetrics.settings import ConfigurationError, Settings, is_loopback
 
@@ -36,6 +40,8 @@ class Application:
     embedded: EmbeddedPostgres | None = None
     redis: aioredis.Redis | None = None
     change_listeners: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    cache: ResponseCache | None = None
 
     @property
     def db(self) -> Database:
@@ -55,9 +61,14 @@ class Application:
             await migrate.upgrade(self.database.engine)
         if self.settings.redis_url:
             timeout = self.settings.redis_timeout_ms / 1000
+            # one immediate retry on a fresh connection (a pooled one may be dead after a Redis
+            # restart); the cache's own deadline bounds the total at redis_timeout_ms
             self.redis = aioredis.from_url(
-                self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+                self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1),
             )
+        self.cache = ResponseCache(self.settings, self.redis, self.database, self.telemetry.cache)
+        self.change_listeners.append(self.cache.bump)
 
     @property
     def engine_options(self) -> EngineOptions:
@@ -73,7 +84,7 @@ class Application:
             await listener()
 
     async def metrics_generation(self) -> int:
-        async with self.db.raw_reader() as conn:
+        async with self.db.raw_session() as conn:  # the primary: a standby sees sequences in steps
             value: int = await conn.fetchval(
                 "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM metrics_generation"
             )
@@ -88,6 +99,10 @@ class Application:
             return False
 
     async def stop(self) -> None:
+        if self.cache is not None:
+            self.change_listeners.remove(self.cache.bump)
+            await self.cache.close()
+            self.cache = None
         if self.redis is not None:
             await self.redis.aclose()
             self.redis = None

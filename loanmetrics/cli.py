@@ -1,4 +1,7 @@
-"""The ``loanmetrics`` command line (SPEC §11): serve, migrate, ingest, seed, refresh and tokens."""
+"""The ``loanmetrics`` command line (SPEC §11): serve, migrate, ingest, seed, recalc, demo, refresh and tokens.
+
+A thin dispatcher: each command parses its flags and calls the module that does the work.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -72,9 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="first date of a backfill (default: only --as-of)")
     recalc.set_defaults(run=_recalc)
 
+    demo = commands.add_parser(
+        "demo", help="embedded database, a synthetic book with history, then serve with auth disabled (loopback)"
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="loopback bind address (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    demo.add_argument("--officers", type=int, default=50, help="officers of a new book (default 50)")
+    demo.add_argument("--loans", type=int, default=10_000, help="loans of a new book (default 10000)")
+    demo.add_argument("--days", type=int, default=120, help="days of history and of backfilled metrics (default 120)")
+    demo.add_argument("--seed", type=int, default=1, help="random seed of a new book (default 1)")
+    demo.set_defaults(run=_demo)
+
     refresh = commands.add_parser("refresh-loans", help="recompute every loan's fields for the business date")
     refresh.add_argument("--rebuild", action="store_true", help="also rebuild loan state from the raw tables")
     refresh.set_defaults(run=_refresh_loans)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL) of this version")
+    export.set_defaults(run=_export_schema)
 
     token = commands.add_parser("token", help="API tokens")
     token_commands = token.add_subparsers(title="token commands")
@@ -92,12 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from db import migrate
-    from db.embedded import EmbeddedPostgres
-    from loanmetrics.application import check_serving, ensure_database
-
     overrides: dict[str, Any] = {}
     if args.host is not None:
         overrides["host"] = args.host
@@ -107,8 +120,39 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["workers"] = args.workers
     if args.no_scheduler:
         overrides["scheduler_enabled"] = False
+    return serve(overrides, migrate_schema=not args.no_migrate)
+
+
+Prepare = Callable[[Settings, str], None]
+"""Runs in the parent after migrations and before uvicorn starts: (settings, database URL)."""
+
+
+def serve(
+    overrides: dict[str, Any] | None = None,
+    *,
+    migrate_schema: bool = True,
+    prepare: Prepare | None = None,
+    on_listening: Callable[[Settings], None] | None = None,
+) -> int:
+    """The HTTP server with ``overrides`` on top of the environment's settings: start the embedded
+    PostgreSQL when no DATABASE_URL is set, migrate, run ``prepare``, then uvicorn; the embedded
+    server is stopped however this ends. ``serve`` and ``demo`` both run through here so the
+    demo cannot drift from how production starts. ``on_listening`` is called (from a thread)
+    once the port accepts connections."""
+    import uvicorn
+
+    from db import migrate
+    from db.embedded import EmbeddedPostgres
+    from loanmetrics.application import check_serving, ensure_database
+
+    overrides = dict(overrides or {})
     settings = load_settings(**overrides)
     check_serving(settings, settings.host)
+    _check_port_free(settings.host, settings.port)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead so the
+    # embedded PostgreSQL below is stopped too. Installed before the embedded server starts so a
+    # SIGTERM during migrations or the demo's seeding also stops it.
+    previous = signal.signal(signal.SIGTERM, _exit_normally)
     embedded: EmbeddedPostgres | None = None
     try:
         url = settings.database_url
@@ -116,16 +160,20 @@ def _serve(args: argparse.Namespace) -> int:
             embedded = EmbeddedPostgres(settings.pgdata)
             url = asyncio.run(ensure_database(embedded.start()))
             print(f"embedded PostgreSQL running from {embedded.pgdata}", file=sys.stderr)
-        if not args.no_migrate:
+        if migrate_schema:
             asyncio.run(_run_with_engine(url, migrate.upgrade))
+        if prepare is not None:
+            prepare(settings, url)
         # Worker processes read their settings from the environment.
         os.environ["DATABASE_URL"] = url
         os.environ["LOANMETRICS_MIGRATE_ON_START"] = "false"
         os.environ["LOANMETRICS_HOST"] = settings.host
-        os.environ["LOANMETRICS_SCHEDULER_ENABLED"] = "true" if settings.scheduler_enabled else "false"
-        # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead so the
-        # embedded PostgreSQL below is stopped too.
-        signal.signal(signal.SIGTERM, _exit_normally)
+        os.environ["LOANMETRICS_SCHEDULER_ENABLED"] = _env_value(settings.scheduler_enabled)
+        for name in overrides:
+            if name not in {"database_url", "database_read_url", "redis_url"}:
+                os.environ[f"LOANMETRICS_{name.upper()}"] = _env_value(getattr(settings, name))
+        if on_listening is not None:
+            _notify_when_listening(settings, on_listening)
         uvicorn.run(
             "graph.app:create_app_from_env",
             factory=True,
@@ -137,9 +185,53 @@ def _serve(args: argparse.Namespace) -> int:
             lifespan="on",
         )
     finally:
+        # A second SIGTERM must not interrupt stopping the embedded server half way.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if embedded is not None:
             embedded.stop()
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _env_value(value: object) -> str:
+    """A setting as its environment variable spells it (pydantic parses these back)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before the (possibly long) start-up work rather than after it, when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"configuration error: LOANMETRICS_PORT: cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
+
+
+def _notify_when_listening(settings: Settings, callback: Callable[[Settings], None], timeout: float = 120) -> None:
+    """Call ``callback`` from a daemon thread once the server accepts connections, so a banner
+    prints after uvicorn's start-up lines instead of before a port that is not open yet."""
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "localhost"} else settings.host
+    host = "::1" if host == "::" else host
+
+    def wait() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, settings.port), timeout=0.5):
+                    callback(settings)
+                    return
+            except OSError:
+                time.sleep(0.2)
+
+    threading.Thread(target=wait, name="listening-notice", daemon=True).start()
 
 
 def _exit_normally(signum: int, frame: object) -> None:
@@ -185,6 +277,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from db.ingestion.payload import PayloadError
     from db.ingestion.service import ingest
     from db.statistics import analyze_tables
+    from loanmetrics.seeding import accumulate, print_totals
 
     settings = load_settings()
     for path in args.files:
@@ -206,7 +299,7 @@ def _ingest(args: argparse.Namespace) -> int:
                     chunks = read_file(path, batch_records=args.batch_records, max_records=settings.max_batch_records)
                     for chunk in chunks:
                         result = await ingest(application.db, chunk.payload, application.clock.today())
-                        _accumulate(totals, result.results)
+                        accumulate(totals, result.results)
                         errors.extend(result.errors)
                         done += chunk.payload.record_count
                         progress.update(task, completed=chunk.position, records=done)
@@ -220,57 +313,34 @@ def _ingest(args: argparse.Namespace) -> int:
     except PayloadError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    _print_totals(totals, errors)
+    print_totals(totals, errors)
     return 1 if errors else 0
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from db.ingestion.payload import payload_from_document
-    from db.ingestion.service import ingest
-    from db.statistics import analyze_tables
-    from db.team_members import upsert_team_members
-    from loanmetrics.synthetic import BookShape, generate_batches, team_members
+    from loanmetrics.seeding import print_totals, seed_with_progress
+    from loanmetrics.synthetic import BookShape
 
     settings = load_settings()
-    totals: dict[str, dict[str, int]] = {}
-    errors: list[dict[str, Any]] = []
     started = time.perf_counter()
 
-    async def run() -> None:
+    async def run() -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
         async with _started(settings) as application:
             shape = BookShape(
                 officers=args.officers, loans=args.loans, days=args.days, seed=args.seed,
                 business_date=application.clock.today(),
             )
-            with Progress(
-                SpinnerColumn(), TextColumn("seeding"), TextColumn("{task.completed:,.0f} records"),
-                TimeElapsedColumn(),
-            ) as progress:
-                task = progress.add_task("seed", total=None)
-                for document in generate_batches(shape, batch_records=args.batch_records):
-                    payload = payload_from_document(document, max_records=settings.max_batch_records)
-                    result = await ingest(application.db, payload, application.clock.today())
-                    _accumulate(totals, result.results)
-                    errors.extend(result.errors)
-                    progress.advance(task, payload.record_count)
-            async with application.db.raw_transaction() as conn:
-                await upsert_team_members(conn, team_members(args.seed))
-            async with application.db.raw_session() as conn:
-                await analyze_tables(conn)
-            await application.data_changed()
+            result = await seed_with_progress(application, shape, batch_records=args.batch_records)
+            return result.totals, result.errors
 
-    asyncio.run(run())
-    _print_totals(totals, errors)
+    totals, errors = asyncio.run(run())
+    print_totals(totals, errors)
     print(f"seeded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 1 if errors else 0
 
 
 def _recalc(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from scheduler.recalculation import recalculate
+    from loanmetrics.seeding import recalculate_with_progress
 
     settings = load_settings()
     if args.start is not None and args.start > (args.as_of or args.start):
@@ -279,17 +349,10 @@ def _recalc(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[str, int, int, str | None]:
         async with _started(settings) as application:
-            as_of = args.as_of or application.clock.today()
-            with Progress(TextColumn("recalculating"), BarColumn(), MofNCompleteColumn(), TextColumn("dates"),
-                          TimeElapsedColumn()) as bar:
-                task = bar.add_task("recalc", total=None)
-                result = await recalculate(
-                    application.db, application.engine_options, as_of=as_of, start=args.start,
-                    calculation_type="backfill" if args.start else "manual",
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
-            if result.status == "Completed":
-                await application.data_changed()
+            result = await recalculate_with_progress(
+                application, as_of=args.as_of or application.clock.today(), start=args.start,
+                calculation_type="backfill" if args.start else "manual",
+            )
             return result.status, result.dates, result.rows_written, result.error
 
     started = time.perf_counter()
@@ -299,6 +362,14 @@ def _recalc(args: argparse.Namespace) -> int:
         return 1
     print(f"recalculated {dates} dates ({rows:,} rows) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from loanmetrics.demo import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(
+        host=args.host, port=args.port, officers=args.officers, loans=args.loans, days=args.days, seed=args.seed,
+    ))
 
 
 def _refresh_loans(args: argparse.Namespace) -> int:
@@ -323,6 +394,14 @@ def _refresh_loans(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_schema(args: argparse.Namespace) -> int:
+    from graph.schema import build_schema
+    from loanmetrics.settings import Settings
+
+    print(str(build_schema(Settings())).rstrip())
+    return 0
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from graph.auth import Role, create_token, parse_ttl
 
@@ -338,30 +417,6 @@ def _token_create(args: argparse.Namespace) -> int:
         return 2
     print(token)
     return 0
-
-
-# --- output --------------------------------------------------------------------------------------
-
-
-def _accumulate(totals: dict[str, dict[str, int]], results: dict[str, dict[str, int]]) -> None:
-    for entity, counts in results.items():
-        target = totals.setdefault(entity, dict.fromkeys(counts, 0))
-        for key, value in counts.items():
-            target[key] += value
-
-
-def _print_totals(totals: dict[str, dict[str, int]], errors: list[dict[str, Any]]) -> None:
-    for entity, counts in totals.items():
-        summary = ", ".join(f"{key} {value:,}" for key, value in counts.items())
-        print(f"{entity}: {summary}", file=sys.stderr)
-    for error in errors[:20]:
-        print(
-            f"rejected {error['entity_type']} {error['entity_id']} at {error['field']}: "
-            f"{error['error_code']} {error['error_message']}",
-            file=sys.stderr,
-        )
-    if len(errors) > 20:
-        print(f"... and {len(errors) - 20} more rejected records", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ loan-state refresh, run only by the replica holding the leader lock."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -18,6 +22,11 @@ if TYPE_CHECKING:
     from loanmetrics.application import Application
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobOutcome:
+    status: str = "completed"
 
 
 class SchedulerService:
@@ -49,14 +58,32 @@ class SchedulerService:
             self.scheduler = None
         await self.leader.release()
 
+    @asynccontextmanager
+    async def _observed(self, job: str) -> AsyncIterator[JobOutcome]:
+        """Times a job run into ``loanmetrics_job_seconds`` / ``loanmetrics_jobs_total`` with the
+        status the body sets, or ``error`` if it raises."""
+        outcome = JobOutcome()
+        began = time.perf_counter()
+        try:
+            yield outcome
+        except BaseException:
+            outcome.status = "error"
+            raise
+        finally:
+            self.application.telemetry.observe_job(job, outcome.status, time.perf_counter() - began)
+
     async def recalculation_job(self) -> RunResult | None:
         """Every interval: the business date for everyone, plus earlier dates that changed."""
         if not await self.leader.is_leader():
             return None
         app = self.application
-        result = await recalculate(app.db, app.engine_options, as_of=app.clock.today(), calculation_type="scheduled")
-        if result.status == "Completed":
-            await app.data_changed()
+        async with self._observed("recalculation") as outcome:
+            result = await recalculate(
+                app.db, app.engine_options, as_of=app.clock.today(), calculation_type="scheduled"
+            )
+            outcome.status = result.status.lower()
+            if result.status == "Completed":
+                await app.data_changed()
         return result
 
     async def daily_job(self) -> RunResult | None:
@@ -65,10 +92,12 @@ class SchedulerService:
             return None
         app = self.application
         today = app.clock.today()
-        async with app.db.raw_transaction() as conn:
-            await loan_state.refresh_for_date(conn, today)
-        result = await recalculate(
-            app.db, app.engine_options, as_of=today - timedelta(days=1), calculation_type="daily",
-        )
-        await app.data_changed()
+        async with self._observed("daily_refresh") as outcome:
+            async with app.db.raw_transaction() as conn:
+                await loan_state.refresh_for_date(conn, today)
+            result = await recalculate(
+                app.db, app.engine_options, as_of=today - timedelta(days=1), calculation_type="daily",
+            )
+            outcome.status = result.status.lower()
+            await app.data_changed()
         return result

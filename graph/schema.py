@@ -1,0 +1,149 @@
+"""Schema assembly (SPEC §6): Query and Mutation roots over the resolvers, plus the limits.
+
+Resolvers live in ``resolvers/``; these roots only unpack arguments and pass the request context.
+Extensions are the measured-cheap ones (ENGINEERING.md): parser/validation caches and the
+depth, alias and token limiters; no custom directives and no async per-field hooks.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.types import ExecutionContext, Info
+
+from graph import types as t
+from graph.cost import QueryCostLimiter
+from graph.request import RequestContext
+from loanmetrics.settings import Settings
+from resolvers import aggregates, audit, loans, officers, operations
+
+Ctx = Info[RequestContext, None]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Officers in the caller's scope with their metrics, ranked and paged.")
+    async def officers(
+        self, info: Ctx, filter: t.OfficerFilter | None = None, period: t.PeriodInput | None = None,
+        sort: t.OfficerSort | None = None, first: int | None = 50, after: str | None = None,
+        offset: Annotated[int, strawberry.argument(description="Rows to skip after the cursor (REST pages).")] = 0,
+    ) -> t.OfficerConnection:
+        return await officers.list_officers(info.context, filter, period, sort, 50 if first is None else first, after,
+                                            offset)
+
+    @strawberry.field
+    async def officer(self, info: Ctx, officer_id: strawberry.ID) -> t.Officer | None:
+        return await officers.get_officer(info.context, str(officer_id))
+
+    @strawberry.field
+    async def branches(
+        self, info: Ctx, filter: t.BranchFilter | None = None, period: t.PeriodInput | None = None
+    ) -> list[t.BranchMetrics]:
+        return await aggregates.list_branches(info.context, filter, period)
+
+    @strawberry.field
+    async def regions(self, info: Ctx, period: t.PeriodInput | None = None) -> list[t.RegionMetrics]:
+        return await aggregates.list_regions(info.context, period)
+
+    @strawberry.field(description="Loans that missed their first installment (filter.fimrTagged false: the others).")
+    async def fimr_drilldown(
+        self, info: Ctx, filter: t.LoanFilter | None = None, first: int | None = 50, after: str | None = None,
+        offset: int = 0, sort: t.LoanSort | None = None,
+    ) -> t.LoanConnection:
+        order = sort or t.LoanSort(field=t.LoanSortField.DISBURSEMENT_DATE)
+        size = 50 if first is None else first
+        return await loans.drilldown(info.context, "fimr_tagged", filter, size, after, offset, order)
+
+    @strawberry.field(description="Loans 1 to 6 days past due.")
+    async def early_indicators_drilldown(
+        self, info: Ctx, filter: t.LoanFilter | None = None, first: int | None = 50, after: str | None = None,
+        offset: int = 0, sort: t.LoanSort | None = None,
+    ) -> t.LoanConnection:
+        order = sort or t.LoanSort(field=t.LoanSortField.CURRENT_DPD)
+        size = 50 if first is None else first
+        return await loans.drilldown(info.context, "early_indicator_tagged", filter, size, after, offset, order)
+
+    @strawberry.field
+    async def loan(self, info: Ctx, loan_id: strawberry.ID) -> t.Loan | None:
+        return await loans.get_loan(info.context, str(loan_id))
+
+    @strawberry.field
+    async def team_members(self, info: Ctx, active_only: bool | None = True) -> list[t.TeamMember]:
+        return await audit.team_members(info.context, active_only is not False)
+
+    @strawberry.field
+    async def filter_options(self, info: Ctx) -> t.FilterOptions:
+        return await operations.filter_options(info.context)
+
+    @strawberry.field
+    async def calculation_runs(self, info: Ctx, first: int | None = 20) -> list[t.CalculationRun]:
+        return await operations.calculation_runs(info.context, 20 if first is None else first)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Auditor or admin: assign a team member (Not Assigned/Resolved -> Assigned).")
+    async def assign_auditor(self, info: Ctx, officer_id: strawberry.ID, assignee_id: strawberry.ID) -> t.AuditInfo:
+        return await audit.assign_auditor(info.context, str(officer_id), str(assignee_id))
+
+    @strawberry.mutation(description="Auditor or admin: move the audit status; expectedVersion guards stale edits.")
+    async def update_audit_status(
+        self, info: Ctx, officer_id: strawberry.ID, status: t.AuditStatus, notes: str | None = None,
+        expected_version: int | None = None,
+    ) -> t.AuditInfo:
+        return await audit.update_audit_status(info.context, str(officer_id), status, notes, expected_version)
+
+    @strawberry.mutation(description="Auditor or admin: record an audit action (kept in the history).")
+    async def record_audit_action(
+        self, info: Ctx, officer_id: strawberry.ID, action_type: str, notes: str | None = None
+    ) -> t.AuditAction:
+        return await audit.record_audit_action(info.context, str(officer_id), action_type, notes)
+
+    @strawberry.mutation(description="Admin: recalculate the daily metrics now.")
+    async def recalculate(
+        self, info: Ctx, as_of_date: date | None = None, start_date: date | None = None
+    ) -> t.CalculationRun:
+        return await operations.recalculate(info.context, as_of_date, start_date)
+
+    @strawberry.mutation(description="Admin: create or update a dashboard team member.")
+    async def upsert_team_member(
+        self, info: Ctx, member_id: strawberry.ID, member_name: str, member_email: str | None = None,
+        role: str | None = None, department: str | None = None, is_active: bool | None = True,
+    ) -> t.TeamMember:
+        return await audit.upsert_team_member(
+            info.context, str(member_id), member_name, member_email, role, department, is_active is not False
+        )
+
+
+class Schema(strawberry.Schema):
+    """Errors are logged by the endpoint with the request id; Strawberry's own logging of every
+    expected client error (bad arguments, conflicts) would only add noise."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        return None
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema with this deployment's limits."""
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[  # factories: one extension instance per request (the caches are shared)
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: QueryCostLimiter(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size),
+        ],
+    )

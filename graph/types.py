@@ -1,0 +1,507 @@
+"""Strawberry types of SPEC §6: enums, inputs, metric and domain types, Relay connections.
+
+Types hold plain values; fields that need more data (another period, audit history, an
+officer's loans) resolve through the request's dataloaders in ``resolvers/``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from graph.request import RequestContext
+from resolvers.metric_rows import MetricSnapshot
+
+
+@strawberry.enum(description="Risk and quality bands (REST and the daily tables spell them in title case).")
+class Band(Enum):
+    GREEN = "Green"
+    WATCH = "Watch"
+    AMBER = "Amber"
+    RED = "Red"
+    FLAG = "Flag"
+
+
+@strawberry.enum
+class AuditStatus(Enum):
+    NOT_ASSIGNED = "Not Assigned"
+    ASSIGNED = "Assigned"
+    IN_PROGRESS = "In Progress"
+    RESOLVED = "Resolved"
+
+
+@strawberry.enum
+class SortDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.enum(description="Every metric the officer list can sort on.")
+class OfficerSortField(Enum):
+    RISK_SCORE = "risk_score"
+    DQI = "dqi"
+    FIMR = "fimr"
+    ALL_TIME_FIMR = "all_time_fimr"
+    D06_SLIPPAGE = "d06_slippage"
+    ROLL = "roll"
+    FRR = "frr"
+    AYR = "ayr"
+    PORR = "porr"
+    ON_TIME_RATE = "on_time_rate"
+    CHANNEL_PURITY = "channel_purity"
+    ACTIVE_LOANS = "active_loans"
+    TOTAL_PORTFOLIO = "total_portfolio"
+    OVERDUE_15D_AMOUNT = "overdue_15d_amount"
+    DISBURSED_COUNT = "disbursed_count"
+    DISBURSED_AMOUNT = "disbursed_amount"
+    TOTAL_YIELD = "total_yield"
+    OFFICER_NAME = "officer_name"
+    OFFICER_ID = "officer_id"
+
+
+@strawberry.enum(description="Orderings of loan lists.")
+class LoanSortField(Enum):
+    CURRENT_DPD = "current_dpd"
+    DISBURSEMENT_DATE = "disbursement_date"
+    LOAN_AMOUNT = "loan_amount"
+    TOTAL_OUTSTANDING = "total_outstanding"
+    DAYS_LATE = "days_late"
+
+
+@strawberry.input(description="endDate defaults to the latest calculated date; startDate to the first of its month.")
+class PeriodInput:
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+@strawberry.input
+class OfficerFilter:
+    region: str | None = None
+    branch: str | None = None
+    officer_id: strawberry.ID | None = None
+    risk_band: Band | None = None
+    audit_status: AuditStatus | None = None
+    search: str | None = strawberry.field(default=None, description="Part of the officer's name or id.")
+
+
+@strawberry.input
+class OfficerSort:
+    field: OfficerSortField = OfficerSortField.RISK_SCORE
+    direction: SortDirection = SortDirection.DESC
+
+
+@strawberry.input
+class BranchFilter:
+    region: str | None = None
+    branch: str | None = None
+
+
+@strawberry.input
+class LoanFilter:
+    region: str | None = None
+    branch: str | None = None
+    officer_id: strawberry.ID | None = None
+    status: str | None = strawberry.field(default=None, description="'Active', 'Closed' or 'Written Off'.")
+    channel: str | None = None
+    disbursed_from: date | None = None
+    disbursed_to: date | None = None
+    dpd_min: int | None = None
+    dpd_max: int | None = None
+    search: str | None = strawberry.field(default=None, description="Part of the customer's name or the loan id.")
+    fimr_tagged: bool | None = None
+    early_indicator_tagged: bool | None = None
+
+
+@strawberry.input
+class LoanSort:
+    field: LoanSortField = LoanSortField.CURRENT_DPD
+    direction: SortDirection = SortDirection.DESC
+
+
+@strawberry.type(description="A ratio with its exact parts; value is null when the denominator is 0.")
+class Ratio:
+    value: float | None
+    numerator: float
+    denominator: float
+    band: Band | None
+
+
+@strawberry.type(description="One term of the risk score: weight * clamp(input) points.")
+class RiskPenalty:
+    name: str
+    weight: int
+    input: float
+    points: float
+
+
+@strawberry.type
+class BucketBalance:
+    bucket: str
+    count: int
+    balance: float
+
+
+@strawberry.type
+class Portfolio:
+    active_loans: int
+    total_portfolio: float
+    overdue_15d_amount: float
+    overdue_15d_count: int
+    disbursed_count: int
+    disbursed_amount: float
+    total_yield: float
+    interest_collected: float
+    fees_collected: float
+    fees_due: float
+    waivers_amount: float
+    total_entries: int
+    backdated_count: int
+    reversals_count: int
+    amount_due_7d: float
+    par15_mid_month: float
+    buckets: list[BucketBalance]
+
+
+def _ratio(snapshot: MetricSnapshot, name: str) -> Ratio:
+    r = snapshot.ratios[name]
+    return Ratio(value=r.value, numerator=float(r.numerator), denominator=float(r.denominator),
+                 band=Band(r.band) if r.band else None)
+
+
+def _portfolio(snapshot: MetricSnapshot) -> Portfolio:
+    c = snapshot.components
+    return Portfolio(
+        active_loans=int(c["active_loans"]), total_portfolio=float(c["total_portfolio"]),
+        overdue_15d_amount=float(c["overdue_15d_amount"]), overdue_15d_count=int(c["overdue_15d_count"]),
+        disbursed_count=int(c["disbursed_count"]), disbursed_amount=float(c["disbursed_amount"]),
+        total_yield=float(c["total_yield"]), interest_collected=float(c["interest_collected"]),
+        fees_collected=float(c["fees_collected"]), fees_due=float(c["fees_due"]),
+        waivers_amount=float(c["waivers_amount"]), total_entries=int(c["total_entries"]),
+        backdated_count=int(c["backdated_count"]), reversals_count=int(c["reversals_count"]),
+        amount_due_7d=float(c["amount_due_7d"]), par15_mid_month=float(c["par15_mid_month"]),
+        buckets=[BucketBalance(bucket=label, count=count, balance=float(balance))
+                 for label, count, balance in snapshot.buckets],
+    )
+
+
+def metric_fields(snapshot: MetricSnapshot) -> dict[str, object]:
+    """The OfficerMetrics fields of a snapshot (shared by officer, branch and region metrics)."""
+    return {
+        "calculation_date": snapshot.calculation_date,
+        "period_start": snapshot.period_start,
+        "period_end": snapshot.calculation_date,
+        "fimr": _ratio(snapshot, "fimr"),
+        "all_time_fimr": _ratio(snapshot, "all_time_fimr"),
+        "d06_slippage": _ratio(snapshot, "d06_slippage"),
+        "roll": _ratio(snapshot, "roll"),
+        "frr": _ratio(snapshot, "frr"),
+        "ayr": _ratio(snapshot, "ayr"),
+        "porr": _ratio(snapshot, "porr"),
+        "on_time_rate": _ratio(snapshot, "on_time_rate"),
+        "channel_purity": _ratio(snapshot, "channel_purity"),
+        "risk_score": snapshot.risk_score,
+        "risk_band": Band(snapshot.risk_band),
+        "dqi": snapshot.dqi,
+        "dqi_band": Band(snapshot.dqi_band),
+        "risk_penalties": [RiskPenalty(name=p.name, weight=p.weight, input=p.input, points=p.points)
+                           for p in snapshot.penalties],
+        "portfolio": _portfolio(snapshot),
+    }
+
+
+@strawberry.type
+class OfficerMetrics:
+    calculation_date: date
+    period_start: date
+    period_end: date
+    fimr: Ratio
+    all_time_fimr: Ratio
+    d06_slippage: Ratio
+    roll: Ratio
+    frr: Ratio
+    ayr: Ratio
+    porr: Ratio
+    on_time_rate: Ratio
+    channel_purity: Ratio
+    risk_score: int
+    risk_band: Band
+    dqi: int
+    dqi_band: Band
+    risk_penalties: list[RiskPenalty]
+    portfolio: Portfolio
+
+    @classmethod
+    def of(cls, snapshot: MetricSnapshot) -> OfficerMetrics:
+        return cls(**metric_fields(snapshot))  # type: ignore[arg-type]
+
+
+@strawberry.type
+class BranchMetrics(OfficerMetrics):
+    branch: str
+    region: str | None
+    total_officers: int
+
+    @classmethod
+    def of(cls, snapshot: MetricSnapshot) -> BranchMetrics:
+        return cls(branch=snapshot.group_key, region=snapshot.region, total_officers=snapshot.total_officers or 0,
+                   **metric_fields(snapshot))  # type: ignore[arg-type]
+
+
+@strawberry.type
+class RegionMetrics(OfficerMetrics):
+    region: str
+    total_officers: int
+
+    @classmethod
+    def of(cls, snapshot: MetricSnapshot) -> RegionMetrics:
+        return cls(region=snapshot.group_key, total_officers=snapshot.total_officers or 0,
+                   **metric_fields(snapshot))  # type: ignore[arg-type]
+
+
+@strawberry.type
+class TeamMember:
+    member_id: strawberry.ID
+    member_name: str
+    member_email: str | None
+    member_phone: str | None
+    role: str | None
+    department: str | None
+    is_active: bool
+
+
+@strawberry.type
+class AuditAction:
+    id: strawberry.ID
+    officer_id: strawberry.ID
+    action_kind: str
+    action_type: str
+    actor: str | None
+    action_date: datetime
+    from_status: AuditStatus | None
+    to_status: AuditStatus | None
+    assignee_id: strawberry.ID | None
+    notes: str | None
+
+
+@strawberry.type
+class AuditInfo:
+    officer_id: strawberry.ID
+    assignee_id: strawberry.ID | None
+    assignee_name: str | None
+    assigned_date: datetime | None
+    audit_status: AuditStatus
+    status_changed_date: datetime | None
+    last_audit_date: date | None
+    audit_notes: str | None
+    risk_level: str | None
+    action_type: str | None
+    action_date: datetime | None
+    action_notes: str | None
+    version: int
+
+    @strawberry.field(description="Every assignment, status change and action, newest first.")
+    async def actions(self, info: Info[RequestContext, None]) -> list[AuditAction]:
+        return await info.context.loaders.audit_actions.load(str(self.officer_id))
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Installment:
+    installment_number: int
+    due_date: date
+    principal_due: float
+    interest_due: float
+    fee_due: float
+    total_due: float
+    amount_paid: float | None
+    payment_date: date | None
+    payment_status: str | None
+
+
+@strawberry.type
+class Repayment:
+    repayment_id: strawberry.ID
+    payment_date: date
+    payment_amount: float
+    principal_paid: float
+    interest_paid: float
+    fees_paid: float
+    penalty_paid: float | None
+    payment_method: str
+    payment_channel: str | None
+    is_backdated: bool
+    is_reversed: bool
+    reversal_date: date | None
+    reversal_reason: str | None
+    waiver_amount: float | None
+    waiver_type: str | None
+
+
+@strawberry.type
+class Loan:
+    loan_id: strawberry.ID
+    officer_id: strawberry.Private[str]
+    customer_id: strawberry.ID
+    customer_name: str
+    customer_phone: str | None
+    region: str
+    branch: str
+    channel: str | None
+    status: str
+    loan_amount: float
+    disbursement_date: date
+    maturity_date: date
+    current_dpd: int
+    max_dpd_ever: int
+    first_payment_due_date: date | None
+    first_payment_received_date: date | None
+    days_late: int | None
+    fimr_tagged: bool
+    early_indicator_tagged: bool
+    total_outstanding: float
+    last_payment_date: date | None
+    next_payment_due: date | None
+    officer_name: str
+
+    @strawberry.field
+    async def officer(self, info: Info[RequestContext, None]) -> Officer:
+        found = await info.context.loaders.officers.load(self.officer_id)
+        assert found is not None  # every loan's officer exists (ingestion creates minimal officers)
+        return found
+
+    @strawberry.field
+    async def schedule(self, info: Info[RequestContext, None]) -> list[Installment]:
+        return await info.context.loaders.schedules.load(str(self.loan_id))
+
+    @strawberry.field
+    async def repayments(self, info: Info[RequestContext, None]) -> list[Repayment]:
+        return await info.context.loaders.repayments.load(str(self.loan_id))
+
+
+@strawberry.type
+class LoanEdge:
+    cursor: str
+    node: Loan
+
+
+@strawberry.type
+class LoanConnection:
+    edges: list[LoanEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @strawberry.field(description="The nodes of the edges, without cursors.")
+    def nodes(self) -> list[Loan]:
+        return [edge.node for edge in self.edges]
+
+
+@strawberry.type
+class Officer:
+    officer_id: strawberry.ID
+    officer_name: str
+    officer_phone: str | None
+    region: str
+    branch: str
+    employment_status: str | None
+    primary_channel: str | None
+    rank: int | None = strawberry.field(
+        default=None, description="Position by risk score in the list it came from (1 = highest)."
+    )
+    prefetched_metrics: strawberry.Private[MetricSnapshot | None] = None
+    prefetched_audit: strawberry.Private[AuditInfo | None] = None
+    has_audit: strawberry.Private[bool] = False
+    had_float_gap: strawberry.Private[bool] = False
+    window: strawberry.Private[tuple[date, date] | None] = None
+
+    @strawberry.field
+    async def metrics(self, info: Info[RequestContext, None], period: PeriodInput | None = None) -> OfficerMetrics:
+        from resolvers.officers import officer_metrics
+
+        return await officer_metrics(info.context, self, period)
+
+    @strawberry.field(description="Daily rows (month-to-date windows) between the dates, oldest first.")
+    async def history(self, info: Info[RequestContext, None], start_date: date, end_date: date) -> list[OfficerMetrics]:
+        from resolvers.officers import officer_history
+
+        return await officer_history(info.context, str(self.officer_id), start_date, end_date)
+
+    @strawberry.field
+    async def audit(self, info: Info[RequestContext, None]) -> AuditInfo | None:
+        if self.has_audit:
+            return self.prefetched_audit
+        return await info.context.loaders.audit.load(str(self.officer_id))
+
+    @strawberry.field
+    async def loans(
+        self, info: Info[RequestContext, None], filter: LoanFilter | None = None, first: int | None = 50,
+        after: str | None = None, sort: LoanSort | None = None,
+    ) -> LoanConnection:
+        from resolvers.loans import officer_loans
+
+        size = 50 if first is None else first
+        return await officer_loans(info.context, str(self.officer_id), filter, size, after, sort)
+
+
+@strawberry.type
+class OfficerEdge:
+    cursor: str
+    node: Officer
+
+
+@strawberry.type
+class OfficerConnection:
+    edges: list[OfficerEdge]
+    page_info: PageInfo
+    total_count: int
+    calculation_date: date | None = strawberry.field(description="The date D of the metrics in this list.")
+    period_start: date | None = None
+
+    @strawberry.field(description="The nodes of the edges, without cursors.")
+    def nodes(self) -> list[Officer]:
+        return [edge.node for edge in self.edges]
+
+
+@strawberry.type
+class FilterOptions:
+    regions: list[str]
+    branches: list[str]
+    officers: list[TeamMemberOption]
+    channels: list[str]
+    loan_statuses: list[str]
+    risk_bands: list[Band]
+    audit_statuses: list[AuditStatus]
+    calculated_dates: list[date] = strawberry.field(description="Dates with daily metrics, newest first (up to 120).")
+
+
+@strawberry.type(description="An officer as a filter choice.")
+class TeamMemberOption:
+    officer_id: strawberry.ID
+    officer_name: str
+    branch: str
+    region: str
+
+
+@strawberry.type
+class CalculationRun:
+    id: strawberry.ID
+    calculation_type: str
+    calculation_date: date
+    start_date: date | None
+    start_time: datetime
+    end_time: datetime | None
+    duration_seconds: float | None
+    records_processed: int
+    records_updated: int
+    records_failed: int
+    status: str
+    error_message: str | None

@@ -1,0 +1,70 @@
+"""Branch and region metrics (SPEC §5.7): ratios from summed components, never averages.
+
+Branches of the default window come from branch_metrics_daily when the caller may see whole
+branches; anything else (custom windows, regions, region-scoped callers) runs the metric engine
+restricted to the caller's scope, so an aggregate never includes loans the caller may not see.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from db import metric_engine as engine
+from graph import types as t
+from resolvers.metric_rows import band_columns, snapshot_from_row
+from resolvers.sql import Params
+from resolvers.windows import Window, daily_rows_exist, resolve_window
+
+if TYPE_CHECKING:
+    from graph.request import RequestContext
+
+
+def _scope(ctx: RequestContext, filter: t.BranchFilter | None) -> engine.Scope:
+    """The caller's scope narrowed by the filter (a filter never widens a scope)."""
+    branches = set(ctx.principal.branches) or None
+    regions = set(ctx.principal.regions) or None
+    if filter is not None and filter.branch is not None:
+        branches = {filter.branch} & branches if branches is not None else {filter.branch}
+    if filter is not None and filter.region is not None:
+        regions = {filter.region} & regions if regions is not None else {filter.region}
+    return engine.Scope(
+        branches=tuple(sorted(branches)) if branches is not None else None,
+        regions=tuple(sorted(regions)) if regions is not None else None,
+    )
+
+
+async def list_branches(
+    ctx: RequestContext, filter: t.BranchFilter | None, period: t.PeriodInput | None
+) -> list[t.BranchMetrics]:
+    window = await resolve_window(ctx, period)
+    scope = _scope(ctx, filter)
+    whole_branches = scope.regions is None  # a region filter/scope needs loan-level restriction
+    if whole_branches and window.default and await daily_rows_exist(ctx, "branch_metrics_daily", window.end):
+        params = Params()
+        where = [f"m.calculation_date = {params.add(window.end, 'date')}"]
+        if scope.branches is not None:
+            where.append(f"m.branch = ANY({params.add(list(scope.branches), 'text[]')})")
+        rows = await ctx.fetch(
+            f"SELECT m.*, {band_columns('m', ctx.application.settings.bands)} FROM branch_metrics_daily m "
+            f"WHERE {' AND '.join(where)} ORDER BY m.branch",
+            *params.values,
+        )
+        return [t.BranchMetrics.of(snapshot_from_row(row, key_column="branch", cents=False)) for row in rows]
+    rows = await _engine(ctx, "branch", window, scope)
+    return [t.BranchMetrics.of(snapshot_from_row(row, key_column="group_key", cents=True)) for row in rows]
+
+
+async def list_regions(ctx: RequestContext, period: t.PeriodInput | None) -> list[t.RegionMetrics]:
+    window = await resolve_window(ctx, period)
+    rows = await _engine(ctx, "region", window, _scope(ctx, None))
+    return [t.RegionMetrics.of(snapshot_from_row(row, key_column="group_key", cents=True)) for row in rows]
+
+
+async def _engine(
+    ctx: RequestContext, kind: engine.GroupKind, window: Window, scope: engine.Scope
+) -> list[asyncpg.Record]:
+    options = ctx.application.engine_options
+    rows = await ctx.use(lambda conn: engine.compute(conn, kind, [window.key], scope=scope, options=options))
+    return sorted(rows, key=lambda row: row["group_key"])

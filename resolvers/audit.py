@@ -1,0 +1,213 @@
+"""Audit workflow (SPEC §7): assignment, status moves with optimistic concurrency, actions, and
+the team. Every change appends to audit_actions (the history the original design lost) and
+bumps audit_tracking.version in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import strawberry
+
+from graph import types as t
+from graph.auth import ADMIN_ROLES, AUDIT_ROLES, Principal, Role
+from graph.errors import bad_request, conflict, forbidden, not_found
+from resolvers.officers import AUDIT_COLUMNS, audit_from_row
+
+if TYPE_CHECKING:
+    from graph.request import RequestContext
+
+# SPEC §7: Not Assigned -> Assigned (by an assignment) -> In Progress -> Resolved; Resolved -> Assigned.
+STATUS_MOVES = {
+    ("Assigned", "In Progress"),
+    ("In Progress", "Resolved"),
+    ("Resolved", "Assigned"),
+}
+
+
+def _require(principal: Principal, roles: frozenset[Role]) -> None:
+    if principal.role not in roles:
+        raise forbidden(f"role '{principal.role}' may not do this")
+
+
+def _text(value: str | None, name: str, limit: int = 2000) -> str | None:
+    if value is not None and len(value) > limit:
+        raise bad_request(f"{name} is longer than {limit} characters", argument=name)
+    return value
+
+
+async def _lock_officer(conn: asyncpg.Connection, ctx: RequestContext, officer_id: str) -> asyncpg.Record:
+    """The officer's audit row, created if missing and locked; the officer must be in scope."""
+    principal = ctx.principal
+    officer = await conn.fetchrow(
+        "SELECT officer_id, branch, region FROM officers WHERE officer_id = $1", officer_id
+    )
+    if officer is None or (principal.branches and officer["branch"] not in principal.branches) or (
+        principal.regions and officer["region"] not in principal.regions
+    ):
+        raise not_found(f"officer {officer_id} not found")
+    await conn.execute(
+        "INSERT INTO audit_tracking (officer_id) VALUES ($1) ON CONFLICT (officer_id) DO NOTHING", officer_id
+    )
+    row = await conn.fetchrow(
+        "SELECT * FROM audit_tracking WHERE officer_id = $1 FOR UPDATE", officer_id
+    )
+    assert row is not None
+    return row
+
+
+async def _audit_info(conn: asyncpg.Connection, officer_id: str) -> t.AuditInfo:
+    row = await conn.fetchrow(
+        f"SELECT o.officer_id, {AUDIT_COLUMNS} FROM officers o "
+        "LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id WHERE o.officer_id = $1",
+        officer_id,
+    )
+    return audit_from_row(row)
+
+
+async def _history(conn: asyncpg.Connection, officer_id: str, kind: str, action_type: str, actor: str,
+                   from_status: str | None, to_status: str | None, assignee_id: str | None,
+                   notes: str | None) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """
+        INSERT INTO audit_actions (officer_id, action_kind, action_type, actor, from_status, to_status,
+                                   assignee_id, notes)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *
+        """,
+        officer_id, kind, action_type, actor, from_status, to_status, assignee_id, notes,
+    )
+    assert row is not None
+    return row
+
+
+async def assign_auditor(ctx: RequestContext, officer_id: str, assignee_id: str) -> t.AuditInfo:
+    _require(ctx.principal, AUDIT_ROLES)
+    async with ctx.application.db.raw_transaction() as conn:
+        current = await _lock_officer(conn, ctx, officer_id)
+        member = await conn.fetchrow(
+            "SELECT member_id, member_name FROM team_members WHERE member_id = $1 AND is_active", assignee_id
+        )
+        if member is None:
+            raise not_found(f"active team member {assignee_id} not found")
+        status = current["audit_status"]
+        new_status = "Assigned" if status in ("Not Assigned", "Resolved") else status
+        await conn.execute(
+            """
+            UPDATE audit_tracking
+            SET assignee_id = $2, assignee_name = $3, assigned_date = now(), audit_status = $4,
+                status_changed_date = CASE WHEN $4 <> audit_status THEN now() ELSE status_changed_date END,
+                version = version + 1, updated_at = now()
+            WHERE officer_id = $1
+            """,
+            officer_id, member["member_id"], member["member_name"], new_status,
+        )
+        await _history(conn, officer_id, "assignment", "assign", ctx.principal.subject, status, new_status,
+                       assignee_id, None)
+        info = await _audit_info(conn, officer_id)
+    await ctx.application.data_changed()
+    return info
+
+
+async def update_audit_status(
+    ctx: RequestContext, officer_id: str, status: t.AuditStatus, notes: str | None, expected_version: int | None
+) -> t.AuditInfo:
+    _require(ctx.principal, AUDIT_ROLES)
+    notes = _text(notes, "notes")
+    async with ctx.application.db.raw_transaction() as conn:
+        current = await _lock_officer(conn, ctx, officer_id)
+        if expected_version is not None and current["version"] != expected_version:
+            raise conflict(
+                f"the audit record changed (version {current['version']}, expected {expected_version})",
+                currentVersion=current["version"],
+            )
+        old, new = current["audit_status"], status.value
+        if (old, new) not in STATUS_MOVES:
+            hint = " (assign an auditor first)" if old == "Not Assigned" else ""
+            raise conflict(f"cannot move an audit from '{old}' to '{new}'{hint}", currentStatus=old)
+        await conn.execute(
+            """
+            UPDATE audit_tracking
+            SET audit_status = $2, status_changed_date = now(), audit_notes = coalesce($3, audit_notes),
+                last_audit_date = CASE WHEN $2 = 'Resolved' THEN $4 ELSE last_audit_date END,
+                version = version + 1, updated_at = now()
+            WHERE officer_id = $1
+            """,
+            officer_id, new, notes, ctx.business_date,
+        )
+        await _history(conn, officer_id, "status_change", "status", ctx.principal.subject, old, new, None, notes)
+        info = await _audit_info(conn, officer_id)
+    await ctx.application.data_changed()
+    return info
+
+
+async def record_audit_action(ctx: RequestContext, officer_id: str, action_type: str,
+                              notes: str | None) -> t.AuditAction:
+    _require(ctx.principal, AUDIT_ROLES)
+    if not action_type.strip() or len(action_type) > 100:
+        raise bad_request("actionType must be 1 to 100 characters", argument="actionType")
+    notes = _text(notes, "notes")
+    async with ctx.application.db.raw_transaction() as conn:
+        await _lock_officer(conn, ctx, officer_id)
+        row = await _history(conn, officer_id, "action", action_type, ctx.principal.subject, None, None, None, notes)
+        await conn.execute(
+            """
+            UPDATE audit_tracking
+            SET action_type = $2, action_date = $3, action_notes = $4, version = version + 1, updated_at = now()
+            WHERE officer_id = $1
+            """,
+            officer_id, action_type, row["action_date"], notes,
+        )
+    await ctx.application.data_changed()
+    return action_from_row(row)
+
+
+def action_from_row(row: Any) -> t.AuditAction:
+    return t.AuditAction(
+        id=strawberry.ID(str(row["id"])), officer_id=row["officer_id"], action_kind=row["action_kind"],
+        action_type=row["action_type"], actor=row["actor"], action_date=row["action_date"],
+        from_status=t.AuditStatus(row["from_status"]) if row["from_status"] else None,
+        to_status=t.AuditStatus(row["to_status"]) if row["to_status"] else None,
+        assignee_id=row["assignee_id"], notes=row["notes"],
+    )
+
+
+def member_from_row(row: Any) -> t.TeamMember:
+    return t.TeamMember(
+        member_id=row["member_id"], member_name=row["member_name"], member_email=row["member_email"],
+        member_phone=row["member_phone"], role=row["role"], department=row["department"], is_active=row["is_active"],
+    )
+
+
+async def team_members(ctx: RequestContext, active_only: bool) -> list[t.TeamMember]:
+    rows = await ctx.fetch(
+        "SELECT * FROM team_members WHERE ($1::boolean IS FALSE OR is_active) ORDER BY member_name, member_id",
+        active_only,
+    )
+    return [member_from_row(row) for row in rows]
+
+
+async def upsert_team_member(
+    ctx: RequestContext, member_id: str, member_name: str, member_email: str | None, role: str | None,
+    department: str | None, is_active: bool,
+) -> t.TeamMember:
+    _require(ctx.principal, ADMIN_ROLES)
+    for name, value, limit in (("memberId", member_id, 100), ("memberName", member_name, 200)):
+        if not value.strip() or len(value) > limit:
+            raise bad_request(f"{name} must be 1 to {limit} characters", argument=name)
+    for name, text in (("memberEmail", member_email), ("role", role), ("department", department)):
+        _text(text, name, 200)
+    async with ctx.application.db.raw_transaction() as conn:
+        row = await conn.fetchrow(
+            """
+            INSERT INTO team_members AS m (member_id, member_name, member_email, role, department, is_active)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (member_id) DO UPDATE SET member_name = EXCLUDED.member_name,
+                member_email = EXCLUDED.member_email, role = EXCLUDED.role, department = EXCLUDED.department,
+                is_active = EXCLUDED.is_active, updated_at = now()
+            RETURNING *
+            """,
+            member_id, member_name, member_email, role, department, is_active,
+        )
+    await ctx.application.data_changed()
+    return member_from_row(row)

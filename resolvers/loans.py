@@ -1,0 +1,265 @@
+"""Loan queries: the FIMR and early-indicator drilldowns, one loan, and an officer's loans.
+
+All are keyset-paginated on the loans table (with its partial indexes on the tagged loans),
+scoped by the loan's own branch and region, with customer phones masked for non-admins.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from graph import types as t
+from graph.auth import Role
+from graph.errors import bad_request
+from resolvers.pagination import (
+    OrderTerm,
+    after_predicate,
+    check_page_size,
+    decode_cursor,
+    encode_cursor,
+    order_by,
+)
+from resolvers.sql import Params, like_pattern, scope_predicate
+
+if TYPE_CHECKING:
+    from graph.request import RequestContext
+
+_SORTS: dict[t.LoanSortField, tuple[str, str]] = {
+    t.LoanSortField.CURRENT_DPD: ("l.current_dpd", "int"),
+    t.LoanSortField.DISBURSEMENT_DATE: ("l.disbursement_date", "date"),
+    t.LoanSortField.LOAN_AMOUNT: ("l.loan_amount", "numeric"),
+    t.LoanSortField.TOTAL_OUTSTANDING: ("l.total_outstanding", "numeric"),
+    t.LoanSortField.DAYS_LATE: ("days_late", "int"),
+}
+
+
+def loan_columns(params: Params, business_date: object) -> str:
+    """The Loan fields; days_late, last payment and next due come from the maintained state."""
+    day = params.add(business_date, "date")
+    return f"""
+        l.loan_id, l.officer_id, l.officer_name, l.customer_id, l.customer_name, l.customer_phone, l.region,
+        l.branch, l.channel, l.status, l.loan_amount, l.disbursement_date, l.maturity_date, l.current_dpd,
+        l.max_dpd_ever, l.first_payment_due_date, l.first_payment_received_date, l.fimr_tagged,
+        l.early_indicator_tagged, l.total_outstanding,
+        CASE WHEN l.first_payment_due_date IS NULL THEN NULL
+             WHEN l.first_payment_received_date IS NOT NULL
+                  THEN l.first_payment_received_date - l.first_payment_due_date
+             ELSE {day} - l.first_payment_due_date END AS days_late,
+        st.pay_dates[array_length(st.pay_dates, 1)] AS last_payment_date,
+        st.suffix_min_due[width_bucket(lm_paid_c(st.pay_dates, st.pay_cum, {day}), st.settle_thresholds) + 1]
+            AS next_payment_due"""
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """Keep the country prefix and the last three digits (SPEC §10: non-admins see masked phones)."""
+    if not phone:
+        return phone
+    if len(phone) <= 7:
+        return "*" * len(phone)
+    return phone[:4] + "*" * (len(phone) - 7) + phone[-3:]
+
+
+def loan_from_row(row: Any, principal_role: Role) -> t.Loan:
+    phone = row["customer_phone"] if principal_role == Role.ADMIN else mask_phone(row["customer_phone"])
+    return t.Loan(
+        loan_id=row["loan_id"], officer_id=row["officer_id"], officer_name=row["officer_name"],
+        customer_id=row["customer_id"], customer_name=row["customer_name"], customer_phone=phone,
+        region=row["region"], branch=row["branch"], channel=row["channel"], status=row["status"],
+        loan_amount=float(row["loan_amount"]), disbursement_date=row["disbursement_date"],
+        maturity_date=row["maturity_date"], current_dpd=row["current_dpd"], max_dpd_ever=row["max_dpd_ever"],
+        first_payment_due_date=row["first_payment_due_date"],
+        first_payment_received_date=row["first_payment_received_date"], days_late=row["days_late"],
+        fimr_tagged=row["fimr_tagged"], early_indicator_tagged=row["early_indicator_tagged"],
+        total_outstanding=float(row["total_outstanding"]), last_payment_date=row["last_payment_date"],
+        next_payment_due=row["next_payment_due"],
+    )
+
+
+def loan_filters(filter: t.LoanFilter | None, params: Params) -> list[str]:
+    """LoanFilter on the loan's own attributes (SPEC §6)."""
+    if filter is None:
+        return []
+    where = []
+    for column, value in (("l.region", filter.region), ("l.branch", filter.branch),
+                          ("l.officer_id", filter.officer_id), ("l.status", filter.status),
+                          ("l.channel", filter.channel)):
+        if value is not None:
+            where.append(f"{column} = {params.add(str(value))}")
+    if filter.disbursed_from is not None:
+        where.append(f"l.disbursement_date >= {params.add(filter.disbursed_from, 'date')}")
+    if filter.disbursed_to is not None:
+        where.append(f"l.disbursement_date <= {params.add(filter.disbursed_to, 'date')}")
+    if filter.dpd_min is not None:
+        where.append(f"l.current_dpd >= {params.add(filter.dpd_min, 'int')}")
+    if filter.dpd_max is not None:
+        where.append(f"l.current_dpd <= {params.add(filter.dpd_max, 'int')}")
+    if filter.search:
+        pattern = params.add(like_pattern(filter.search))
+        where.append(f"(l.customer_name ILIKE {pattern} OR l.loan_id ILIKE {pattern})")
+    if filter.fimr_tagged is not None:
+        where.append(f"l.fimr_tagged = {params.add(filter.fimr_tagged, 'boolean')}")
+    if filter.early_indicator_tagged is not None:
+        where.append(f"l.early_indicator_tagged = {params.add(filter.early_indicator_tagged, 'boolean')}")
+    return where
+
+
+def _terms(sort: t.LoanSort) -> list[OrderTerm]:
+    expression, _ = _SORTS[sort.field]
+    descending = sort.direction == t.SortDirection.DESC
+    terms = [OrderTerm(expression, descending, sort.field.value)]
+    if sort.field != t.LoanSortField.TOTAL_OUTSTANDING:
+        terms.append(OrderTerm("l.total_outstanding", True, "total_outstanding"))
+    terms.append(OrderTerm("l.loan_id", False, "loan_id"))
+    return terms
+
+
+def _casts(terms: list[OrderTerm]) -> list[str]:
+    known = dict(_SORTS.values())
+    return [known.get(term.expression, "text") for term in terms]
+
+
+async def loan_page(
+    ctx: RequestContext, where: list[str], params: Params, sort: t.LoanSort, first: int, after: str | None,
+    offset: int = 0,
+) -> t.LoanConnection:
+    """One page of loans matching ``where`` (already parameterised in ``params``)."""
+    check_page_size(first)
+    if offset < 0:
+        raise bad_request("offset must not be negative", argument="offset")
+    columns = loan_columns(params, ctx.business_date)
+    where = [*where, scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
+    terms = _terms(sort)
+    outer = [OrderTerm(term.expression.replace("l.", "f."), term.descending, term.key) for term in terms]
+    keyset = after_predicate(outer, decode_cursor(after, terms), params, _casts(terms)) if after else "TRUE"
+    rows = await ctx.fetch(
+        f"""
+        WITH filtered AS (
+            SELECT {columns}
+            FROM loans l JOIN loan_state st ON st.loan_id = l.loan_id
+            WHERE {" AND ".join(where)}
+        ),
+        page AS (
+            SELECT f.*, row_number() OVER (ORDER BY {order_by(outer)}) AS position
+            FROM filtered f
+            WHERE {keyset}
+            ORDER BY {order_by(outer)}
+            LIMIT {params.add(first + 1, 'int')} OFFSET {params.add(offset, 'int')}
+        )
+        SELECT (SELECT count(*) FROM filtered) AS total_count, page.*
+        FROM (SELECT 1) AS one LEFT JOIN page ON TRUE
+        ORDER BY page.position
+        """,
+        *params.values,
+    )
+    total = int(rows[0]["total_count"])
+    rows = [row for row in rows if row["loan_id"] is not None]
+    edges = [
+        t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms]), node=loan_from_row(row, ctx.principal.role))
+        for row in rows[:first]
+    ]
+    return t.LoanConnection(
+        edges=edges,
+        page_info=t.PageInfo(has_next_page=len(rows) > first, has_previous_page=after is not None or offset > 0,
+                             start_cursor=edges[0].cursor if edges else None,
+                             end_cursor=edges[-1].cursor if edges else None),
+        total_count=total,
+    )
+
+
+async def drilldown(
+    ctx: RequestContext, tag: str, filter: t.LoanFilter | None, first: int, after: str | None, offset: int,
+    sort: t.LoanSort,
+) -> t.LoanConnection:
+    params = Params()
+    where = loan_filters(filter, params)
+    explicit = getattr(filter, tag, None) if filter is not None else None
+    if explicit is None:
+        where.append(f"l.{tag}")
+    return await loan_page(ctx, where, params, sort, first, after, offset)
+
+
+async def get_loan(ctx: RequestContext, loan_id: str) -> t.Loan | None:
+    params = Params()
+    where = [f"l.loan_id = {params.add(loan_id)}"]
+    connection = await loan_page(ctx, where, params, t.LoanSort(), 1, None)
+    return connection.edges[0].node if connection.edges else None
+
+
+@dataclass(frozen=True)
+class OfficerLoansKey:
+    officer_id: str
+    arguments: tuple[str, int, str | None, str]
+
+
+async def officer_loans(
+    ctx: RequestContext, officer_id: str, filter: t.LoanFilter | None, first: int, after: str | None,
+    sort: t.LoanSort | None,
+) -> t.LoanConnection:
+    """An officer's loans; pages for many officers in one list are fetched in one statement."""
+    check_page_size(first)
+    loader = ctx.memo.get("officer_loans_loader")
+    if loader is None:
+        from aiodataloader import DataLoader
+
+        async def batch(keys: list[OfficerLoansKey]) -> list[t.LoanConnection]:
+            return await _officer_loans_batch(ctx, keys)
+
+        loader = ctx.memo["officer_loans_loader"] = DataLoader(batch)
+    arguments = (repr(filter), first, after, repr(sort))
+    ctx.memo.setdefault("officer_loans_arguments", {})[arguments] = (filter, sort or t.LoanSort())
+    connection: t.LoanConnection = await loader.load(OfficerLoansKey(officer_id, arguments))
+    return connection
+
+
+async def _officer_loans_batch(ctx: RequestContext, keys: list[OfficerLoansKey]) -> list[t.LoanConnection]:
+    """Keys share their arguments almost always (one page of officers): one statement per group."""
+    groups: dict[tuple[str, int, str | None, str], list[str]] = defaultdict(list)
+    for key in keys:
+        groups[key.arguments].append(key.officer_id)
+    found: dict[OfficerLoansKey, t.LoanConnection] = {}
+    for arguments, officer_ids in groups.items():
+        _, first, after, _ = arguments
+        filter, sort = ctx.memo["officer_loans_arguments"][arguments]
+        params = Params()
+        where = [f"l.officer_id = ANY({params.add(officer_ids, 'text[]')})", *loan_filters(filter, params),
+                 scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
+        terms = _terms(sort)
+        bare = [OrderTerm(term.expression.replace("l.", ""), term.descending, term.key) for term in terms]
+        keyset = after_predicate(terms, decode_cursor(after, terms), params, _casts(terms)) if after else "TRUE"
+        columns = loan_columns(params, ctx.business_date)
+        rows = await ctx.fetch(
+            f"""
+            SELECT * FROM (
+                SELECT counted.*, row_number() OVER (PARTITION BY officer_id ORDER BY {order_by(bare)}) AS position
+                FROM (
+                    SELECT {columns}, count(*) OVER (PARTITION BY l.officer_id) AS total_count,
+                           {keyset} AS after_cursor
+                    FROM loans l JOIN loan_state st ON st.loan_id = l.loan_id
+                    WHERE {" AND ".join(where)}
+                ) counted
+                WHERE after_cursor
+            ) ranked
+            WHERE position <= {params.add(first + 1, 'int')}
+            ORDER BY officer_id, position
+            """,
+            *params.values,
+        )
+        by_officer: dict[str, list[Any]] = defaultdict(list)
+        totals: dict[str, int] = {}
+        for row in rows:
+            totals[row["officer_id"]] = int(row["total_count"])
+            by_officer[row["officer_id"]].append(row)
+        for officer_id in officer_ids:
+            page = by_officer.get(officer_id, [])
+            edges = [t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms]),
+                                node=loan_from_row(row, ctx.principal.role)) for row in page[:first]]
+            found[OfficerLoansKey(officer_id, arguments)] = t.LoanConnection(
+                edges=edges,
+                page_info=t.PageInfo(has_next_page=len(page) > first, has_previous_page=after is not None,
+                                     start_cursor=edges[0].cursor if edges else None,
+                                     end_cursor=edges[-1].cursor if edges else None),
+                total_count=totals.get(officer_id, 0),
+            )
+    return [found[key] for key in keys]

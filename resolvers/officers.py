@@ -1,0 +1,291 @@
+"""Officer queries: the ranked, filtered, sorted officer list, one officer, metrics and history.
+
+The default window reads officer_metrics_daily and filters, sorts and pages in SQL (one
+statement, audit info joined in). Custom windows run the metric engine for the officers in the
+caller's scope and sort and page those rows in memory, with the same cursors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from db import metric_engine as engine
+from graph import types as t
+from graph.errors import bad_request
+from resolvers.metric_rows import MetricSnapshot, band_columns, empty_snapshot, snapshot_from_row
+from resolvers.pagination import (
+    OrderTerm,
+    after_in_memory,
+    after_predicate,
+    check_page_size,
+    decode_cursor,
+    encode_cursor,
+    order_by,
+    sort_in_memory,
+)
+from resolvers.sql import Params, like_pattern, scope_predicate
+from resolvers.windows import Window, daily_rows_exist, resolve_window
+
+if TYPE_CHECKING:
+    from graph.request import RequestContext
+
+OFFICER_COLUMNS = (
+    "o.officer_id, o.officer_name, o.officer_phone, o.region, o.branch, o.employment_status, "
+    "o.primary_channel, o.had_float_gap"
+)
+AUDIT_COLUMNS = (
+    "a.officer_id IS NOT NULL AS has_audit_row, a.assignee_id, a.assignee_name, a.assigned_date, "
+    "coalesce(a.audit_status, 'Not Assigned') AS audit_status, a.status_changed_date, a.last_audit_date, "
+    "a.audit_notes, a.risk_level, a.action_type, a.action_date, a.action_notes, coalesce(a.version, 0) AS audit_version"
+)
+TEXT_SORTS = {"officer_name", "officer_id"}
+# sort field -> SQL expression on the daily row (m) or the officer (o), and its cast for cursors
+_SORT_SQL = {
+    "officer_name": ("o.officer_name", "text"),
+    "officer_id": ("o.officer_id", "text"),
+}
+
+
+def _sort_sql(field: str) -> tuple[str, str]:
+    return _SORT_SQL.get(field, (f"m.{field}", "numeric"))
+
+
+def _snapshot_value(snapshot: MetricSnapshot, field: str) -> float | int | None:
+    if field in snapshot.ratios:
+        return snapshot.ratios[field].value
+    if field in ("risk_score", "dqi"):
+        return getattr(snapshot, field)  # type: ignore[no-any-return]
+    value = snapshot.components[field]
+    return float(value) if not isinstance(value, int) else value
+
+
+def audit_from_row(row: Any) -> t.AuditInfo:
+    return t.AuditInfo(
+        officer_id=row["officer_id"], assignee_id=row["assignee_id"], assignee_name=row["assignee_name"],
+        assigned_date=row["assigned_date"], audit_status=t.AuditStatus(row["audit_status"]),
+        status_changed_date=row["status_changed_date"], last_audit_date=row["last_audit_date"],
+        audit_notes=row["audit_notes"], risk_level=row["risk_level"], action_type=row["action_type"],
+        action_date=row["action_date"], action_notes=row["action_notes"], version=row["audit_version"],
+    )
+
+
+def officer_from_row(row: Any, snapshot: MetricSnapshot | None, window: Window | None,
+                     rank: int | None = None) -> t.Officer:
+    return t.Officer(
+        officer_id=row["officer_id"], officer_name=row["officer_name"], officer_phone=row["officer_phone"],
+        region=row["region"], branch=row["branch"], employment_status=row["employment_status"],
+        primary_channel=row["primary_channel"], rank=rank, prefetched_metrics=snapshot,
+        prefetched_audit=audit_from_row(row), has_audit=True, had_float_gap=row["had_float_gap"],
+        window=window.key if window else None,
+    )
+
+
+def _filters(filter: t.OfficerFilter | None, params: Params) -> list[str]:
+    """Officer filters (SPEC §6: on the officer's own branch and region)."""
+    if filter is None:
+        return []
+    where = []
+    if filter.region is not None:
+        where.append(f"o.region = {params.add(filter.region)}")
+    if filter.branch is not None:
+        where.append(f"o.branch = {params.add(filter.branch)}")
+    if filter.officer_id is not None:
+        where.append(f"o.officer_id = {params.add(str(filter.officer_id))}")
+    if filter.audit_status is not None:
+        where.append(f"coalesce(a.audit_status, 'Not Assigned') = {params.add(filter.audit_status.value)}")
+    if filter.search:
+        pattern = params.add(like_pattern(filter.search))
+        where.append(f"(o.officer_name ILIKE {pattern} OR o.officer_id ILIKE {pattern})")
+    return where
+
+
+async def list_officers(
+    ctx: RequestContext,
+    filter: t.OfficerFilter | None,
+    period: t.PeriodInput | None,
+    sort: t.OfficerSort | None,
+    first: int,
+    after: str | None,
+    offset: int = 0,
+) -> t.OfficerConnection:
+    check_page_size(first)
+    if offset < 0:
+        raise bad_request("offset must not be negative", argument="offset")
+    window = await resolve_window(ctx, period)
+    sort = sort or t.OfficerSort()
+    if window.default and await daily_rows_exist(ctx, "officer_metrics_daily", window.end):
+        return await _list_from_daily(ctx, filter, window, sort, first, after, offset)
+    return await _list_on_demand(ctx, filter, window, sort, first, after, offset)
+
+
+def _terms(sort: t.OfficerSort) -> list[OrderTerm]:
+    field = sort.field.value
+    expression, _ = _sort_sql(field)
+    descending = sort.direction == t.SortDirection.DESC
+    return [OrderTerm(expression, descending, field), OrderTerm("o.officer_id", False, "officer_id")]
+
+
+async def _list_from_daily(
+    ctx: RequestContext, filter: t.OfficerFilter | None, window: Window, sort: t.OfficerSort,
+    first: int, after: str | None, offset: int,
+) -> t.OfficerConnection:
+    params = Params()
+    where = [f"m.calculation_date = {params.add(window.end, 'date')}",
+             scope_predicate(ctx.principal, params, branch="o.branch", region="o.region"),
+             *_filters(filter, params)]
+    if filter is not None and filter.risk_band is not None:
+        where.append(f"m.risk_band = {params.add(filter.risk_band.value)}")
+    terms = _terms(sort)
+    outer_terms = [OrderTerm(term.expression.replace("m.", "f.").replace("o.", "f."), term.descending, term.key)
+                   for term in terms]
+    keyset = "TRUE"
+    if after:
+        position = decode_cursor(after, terms)
+        keyset = after_predicate(outer_terms, position, params, [_sort_sql(t_.key)[1] for t_ in terms])
+    bands = ctx.application.settings.bands
+    sql = f"""
+        WITH filtered AS (
+            SELECT {OFFICER_COLUMNS}, {AUDIT_COLUMNS},
+                   m.calculation_date, m.period_start, {_metric_columns()}, {band_columns("m", bands)},
+                   rank() OVER (ORDER BY m.risk_score DESC) AS risk_rank
+            FROM officer_metrics_daily m
+            JOIN officers o ON o.officer_id = m.officer_id
+            LEFT JOIN audit_tracking a ON a.officer_id = m.officer_id
+            WHERE {" AND ".join(where)}
+        )
+        , page AS (
+            SELECT f.*, row_number() OVER (ORDER BY {order_by(outer_terms)}) AS position
+            FROM filtered f
+            WHERE {keyset}
+            ORDER BY {order_by(outer_terms)}
+            LIMIT {params.add(first + 1, 'int')} OFFSET {params.add(offset, 'int')}
+        )
+        SELECT (SELECT count(*) FROM filtered) AS total_count, page.*
+        FROM (SELECT 1) AS one LEFT JOIN page ON TRUE
+        ORDER BY page.position
+    """
+    rows = await ctx.fetch(sql, *params.values)
+    total = int(rows[0]["total_count"])
+    rows = [row for row in rows if row["officer_id"] is not None]
+    page = rows[:first]
+    edges = []
+    for row in page:
+        snapshot = snapshot_from_row(row, key_column="officer_id", cents=False)
+        cursor = encode_cursor([row.get(term.key, None) for term in terms])
+        edges.append(t.OfficerEdge(cursor=cursor, node=officer_from_row(row, snapshot, window, row["risk_rank"])))
+    return _connection(edges, total, has_next=len(rows) > first, has_previous=after is not None or offset > 0,
+                       window=window)
+
+
+def _metric_columns() -> str:
+    from db.daily_metrics import _DAILY_COLUMNS
+
+    return ", ".join(f"m.{name}" for name in _DAILY_COLUMNS if name not in ("period_start", "had_float_gap"))
+
+
+async def _list_on_demand(
+    ctx: RequestContext, filter: t.OfficerFilter | None, window: Window, sort: t.OfficerSort,
+    first: int, after: str | None, offset: int,
+) -> t.OfficerConnection:
+    params = Params()
+    where = [scope_predicate(ctx.principal, params, branch="o.branch", region="o.region"),
+             *_filters(filter, params)]
+    officer_rows = await ctx.fetch(
+        f"SELECT {OFFICER_COLUMNS}, {AUDIT_COLUMNS} FROM officers o "
+        f"LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id WHERE {' AND '.join(where)}",
+        *params.values,
+    )
+    by_id = {row["officer_id"]: row for row in officer_rows}
+    snapshots = await metrics_for(ctx, list(by_id), window) if by_id else {}
+    rows = [(by_id[key], snapshot) for key, snapshot in snapshots.items()]
+    if filter is not None and filter.risk_band is not None:
+        rows = [(row, snap) for row, snap in rows if snap.risk_band == filter.risk_band.value]
+    ranks: dict[str, int] = {}
+    first_position: dict[int, int] = {}
+    for position, (row, snap) in enumerate(sorted(rows, key=lambda item: -item[1].risk_score), start=1):
+        ranks[row["officer_id"]] = first_position.setdefault(snap.risk_score, position)
+    field = sort.field.value
+    descending = sort.direction == t.SortDirection.DESC
+    keys: list[tuple[Callable[[Any], Any], bool]] = [
+        ((lambda item: item[0][field]) if field in TEXT_SORTS else (lambda item: _snapshot_value(item[1], field)),
+         descending),
+        (lambda item: item[0]["officer_id"], False),
+    ]
+    ordered = sort_in_memory(rows, keys)
+    if after:
+        ordered = after_in_memory(ordered, keys, decode_cursor(after, _terms(sort)))
+    ordered = ordered[offset:]
+    page = ordered[:first]
+    edges = [
+        t.OfficerEdge(
+            cursor=encode_cursor([read(item) for read, _ in keys]),
+            node=officer_from_row(item[0], item[1], window, ranks[item[0]["officer_id"]]),
+        )
+        for item in page
+    ]
+    return _connection(edges, len(rows), has_next=len(ordered) > first, has_previous=after is not None or offset > 0,
+                       window=window)
+
+
+def _connection(edges: list[t.OfficerEdge], total: int, *, has_next: bool, has_previous: bool,
+                window: Window) -> t.OfficerConnection:
+    return t.OfficerConnection(
+        edges=edges,
+        page_info=t.PageInfo(has_next_page=has_next, has_previous_page=has_previous,
+                             start_cursor=edges[0].cursor if edges else None,
+                             end_cursor=edges[-1].cursor if edges else None),
+        total_count=total,
+        calculation_date=window.end,
+        period_start=window.start,
+    )
+
+
+async def metrics_for(ctx: RequestContext, officer_ids: Sequence[str], window: Window) -> dict[str, MetricSnapshot]:
+    """Officer snapshots for one window: daily rows when calculated, else the engine."""
+    if window.default and await daily_rows_exist(ctx, "officer_metrics_daily", window.end):
+        bands = ctx.application.settings.bands
+        rows = await ctx.fetch(
+            f"SELECT m.*, {band_columns('m', bands)} FROM officer_metrics_daily m "
+            "WHERE m.calculation_date = $1 AND m.officer_id = ANY($2::text[])",
+            window.end, list(officer_ids),
+        )
+        return {row["officer_id"]: snapshot_from_row(row, key_column="officer_id", cents=False) for row in rows}
+    options = ctx.application.engine_options
+    rows = await ctx.use(lambda conn: engine.compute(
+        conn, "officer", [window.key], scope=engine.Scope(officers=tuple(officer_ids)), options=options))
+    return {row["group_key"]: snapshot_from_row(row, key_column="group_key", cents=True) for row in rows}
+
+
+async def get_officer(ctx: RequestContext, officer_id: str) -> t.Officer | None:
+    params = Params()
+    where = [f"o.officer_id = {params.add(officer_id)}",
+             scope_predicate(ctx.principal, params, branch="o.branch", region="o.region")]
+    row = await ctx.fetchrow(
+        f"SELECT {OFFICER_COLUMNS}, {AUDIT_COLUMNS} FROM officers o "
+        f"LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id WHERE {' AND '.join(where)}",
+        *params.values,
+    )
+    return officer_from_row(row, None, None) if row is not None else None
+
+
+async def officer_metrics(ctx: RequestContext, officer: t.Officer, period: t.PeriodInput | None) -> t.OfficerMetrics:
+    window = await resolve_window(ctx, period)
+    if officer.prefetched_metrics is not None and (period is None or officer.window == window.key):
+        return t.OfficerMetrics.of(officer.prefetched_metrics)
+    snapshot = await ctx.loaders.officer_metrics.load((str(officer.officer_id), window.start, window.end))
+    if snapshot is None:
+        snapshot = await ctx.use(lambda conn: empty_snapshot(
+            conn, str(officer.officer_id), window.start, window.end, had_float_gap=officer.had_float_gap,
+            options=ctx.application.engine_options))
+    return t.OfficerMetrics.of(snapshot)
+
+
+async def officer_history(ctx: RequestContext, officer_id: str, start: date, end: date) -> list[t.OfficerMetrics]:
+    if start > end:
+        raise bad_request("startDate is after endDate", argument="startDate")
+    if (end - start).days > 366:
+        raise bad_request("history spans at most 366 days", argument="endDate")
+    snapshots = await ctx.loaders.officer_history.load((officer_id, start, end))
+    return [t.OfficerMetrics.of(snapshot) for snapshot in snapshots]

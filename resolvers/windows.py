@@ -1,0 +1,64 @@
+"""Metric windows (SPEC §5.4): resolving a PeriodInput and telling the default window apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+from graph.errors import bad_request
+from resolvers.metric_rows import latest_calculated_date
+
+if TYPE_CHECKING:
+    from graph.request import RequestContext
+
+
+class Period(Protocol):
+    start_date: date | None
+    end_date: date | None
+
+
+@dataclass(frozen=True)
+class Window:
+    start: date
+    end: date
+
+    @property
+    def default(self) -> bool:
+        """Month to date: what the daily tables hold."""
+        return self.start == self.end.replace(day=1)
+
+    @property
+    def key(self) -> tuple[date, date]:
+        return (self.start, self.end)
+
+
+async def latest_date(ctx: RequestContext) -> date:
+    """The latest calculated date, or the business date when nothing is calculated yet."""
+    if "latest" not in ctx.memo:
+        ctx.memo["latest"] = await ctx.use(latest_calculated_date) or ctx.business_date
+    latest: date = ctx.memo["latest"]
+    return latest
+
+
+async def resolve_window(ctx: RequestContext, period: Period | None) -> Window:
+    end = period.end_date if period is not None and period.end_date is not None else await latest_date(ctx)
+    start = period.start_date if period is not None and period.start_date is not None else end.replace(day=1)
+    if start > end:
+        raise bad_request("period.startDate is after period.endDate", argument="period")
+    if end > ctx.business_date:
+        raise bad_request("period.endDate is after the business date", argument="period")
+    if (end - start).days > 366:
+        raise bad_request("a period spans at most 366 days", argument="period")
+    return Window(start, end)
+
+
+async def daily_rows_exist(ctx: RequestContext, table: str, day: date) -> bool:
+    """Whether the recalculation has written ``table`` rows for ``day`` (memoised per request)."""
+    key = f"daily:{table}:{day.isoformat()}"
+    if key not in ctx.memo:
+        ctx.memo[key] = bool(await ctx.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE calculation_date = $1)", day
+        ))
+    exists: bool = ctx.memo[key]
+    return exists
