@@ -57,11 +57,15 @@ async def recalculate(
     start: date | None = None,
     calculation_type: str = "scheduled",
     include_changes: bool = True,
+    incremental: bool = False,
     progress: Progress | None = None,
 ) -> RunResult:
     """Restate [start, as_of] for everyone (just as_of without start) plus, when
-    ``include_changes``, earlier calculated dates for the officers and branches whose records
-    changed. Returns the run's outcome; a failure is logged, never half-written."""
+    ``include_changes``, the calculated dates on or after the earliest change for the officers
+    and branches whose records changed. ``incremental`` (the 15-minute job) restates as_of for
+    everyone only when it has never been calculated: within one business date the metrics
+    move only with the data, so the changes alone bring it up to date. Returns the run's
+    outcome; a failure is logged, never half-written."""
     if start is not None and start > as_of:
         raise ValueError(f"start {start} is after as-of date {as_of}")
     run_id = await open_run(database, calculation_type, as_of, start)
@@ -71,7 +75,9 @@ async def recalculate(
             # snapshot includes everything the previous run committed.
             await conn.execute("SELECT pg_advisory_lock($1)", RECALC_LOCK_KEY)
             try:
-                total, written = await _run(conn, options, run_id, as_of, start, include_changes, progress)
+                total, written = await _run(
+                    conn, options, run_id, as_of, start, include_changes, incremental, progress
+                )
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", RECALC_LOCK_KEY)
     except Exception as exc:
@@ -89,14 +95,19 @@ async def _run(
     as_of: date,
     start: date | None,
     include_changes: bool,
+    incremental: bool,
     progress: Progress | None,
 ) -> tuple[int, int]:
     """The run's one transaction: restate, consume the change log, complete the log row."""
     async with conn.transaction(isolation="repeatable_read"):
         await conn.execute("SET LOCAL work_mem = '64MB'")
         full_dates = _days(start or as_of, as_of)
+        if incremental and await _calculated(conn, as_of):
+            full_dates = []
         changes = await _pending_changes(conn) if include_changes else None
-        earlier = await _restated_dates(conn, changes, before=full_dates[0]) if changes else []
+        earlier = (
+            await _restated_dates(conn, changes, through=as_of, exclude=set(full_dates)) if changes else []
+        )
         total = len(full_dates) + len(earlier)
         done = written = 0
         for chunk in _chunks(full_dates):
@@ -141,20 +152,30 @@ async def _pending_changes(conn: asyncpg.Connection) -> Changes | None:
     )
 
 
-async def _restated_dates(conn: asyncpg.Connection, changes: Changes, *, before: date) -> list[date]:
-    """Calculated dates on or after the earliest change and before the run's own dates."""
+async def _restated_dates(
+    conn: asyncpg.Connection, changes: Changes, *, through: date, exclude: set[date]
+) -> list[date]:
+    """Calculated dates from the earliest change through ``through``, except those restated
+    for everyone anyway."""
     if changes.from_date is None:
         return []
     rows = await conn.fetch(
         """
-        SELECT calculation_date FROM officer_metrics_daily WHERE calculation_date >= $1 AND calculation_date < $2
+        SELECT calculation_date FROM officer_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
         UNION
-        SELECT calculation_date FROM branch_metrics_daily WHERE calculation_date >= $1 AND calculation_date < $2
+        SELECT calculation_date FROM branch_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
         ORDER BY 1
         """,
-        changes.from_date if changes.from_date != date.min else date(1900, 1, 1), before,
+        changes.from_date if changes.from_date != date.min else date(1900, 1, 1), through,
     )
-    return [r["calculation_date"] for r in rows]
+    return [r["calculation_date"] for r in rows if r["calculation_date"] not in exclude]
+
+
+async def _calculated(conn: asyncpg.Connection, day: date) -> bool:
+    """Whether a completed run already wrote the daily rows of ``day``."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM officer_metrics_daily WHERE calculation_date = $1)", day
+    ))
 
 
 def _days(first: date, last: date) -> list[date]:

@@ -73,13 +73,15 @@ class SchedulerService:
             self.application.telemetry.observe_job(job, outcome.status, time.perf_counter() - began)
 
     async def recalculation_job(self) -> RunResult | None:
-        """Every interval: the business date for everyone, plus earlier dates that changed."""
+        """Every interval: the business date (for everyone the first time), then the officers and
+        branches whose records changed, from the earliest date they touched."""
         if not await self.leader.is_leader():
             return None
         app = self.application
         async with self._observed("recalculation") as outcome:
             result = await recalculate(
-                app.db, app.engine_options, as_of=app.clock.today(), calculation_type="scheduled"
+                app.db, app.engine_options, as_of=app.clock.today(), calculation_type="scheduled",
+                incremental=True,
             )
             outcome.status = result.status.lower()
             if result.status == "Completed":

@@ -231,3 +231,26 @@ def test_recalc_command_backfills_with_a_progress_bar(clean_database_url, monkey
     assert "recalculated 3 dates" in capsys.readouterr().err
     assert main(["recalc", "--as-of", "2026-09-01", "--from", "2026-09-16"]) == 2
     assert "is after --as-of" in capsys.readouterr().err
+
+
+async def test_incremental_runs_restate_only_what_changed(app: Application, example_payload):
+    db = app.db
+    await _load(db, example_payload)
+    first = await recalculate(db, app.engine_options, as_of=BUSINESS_DATE, incremental=True)
+    assert (first.status, first.dates) == ("Completed", 1)  # never calculated: everyone
+    before = await _daily(db, "officer_metrics_daily")
+    idle = await recalculate(db, app.engine_options, as_of=BUSINESS_DATE, incremental=True)
+    assert (idle.status, idle.dates, idle.rows_written) == ("Completed", 0, 0)
+    assert await _daily(db, "officer_metrics_daily") == before
+
+    payment, officer, _ = _backdated_payment(example_payload)
+    await ingest(db, payload_from_document({"data": {"repayments": [payment]}}, max_records=10), BUSINESS_DATE)
+    changed = await recalculate(db, app.engine_options, as_of=BUSINESS_DATE, incremental=True)
+    assert (changed.status, changed.dates) == ("Completed", 1)
+    after = await _daily(db, "officer_metrics_daily")
+    for (who, day), row in after.items():
+        if who == officer:
+            assert row["id"] != before[(who, day)]["id"]
+            assert row["total_entries"] == before[(who, day)]["total_entries"] + 1
+        else:
+            assert row["id"] == before[(who, day)]["id"]  # not rewritten
