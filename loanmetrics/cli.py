@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     recalc.add_argument("--as-of", type=date.fromisoformat, default=None, help="last date (default: business date)")
     recalc.add_argument("--from", dest="start", type=date.fromisoformat, default=None,
                         help="first date of a backfill (default: only --as-of)")
+    recalc.add_argument("--incremental", action="store_true",
+                        help="what the 15-minute job does: only the changes since the last run")
     recalc.set_defaults(run=_recalc)
 
     demo = commands.add_parser(
@@ -351,7 +353,8 @@ def _recalc(args: argparse.Namespace) -> int:
         async with _started(settings) as application:
             result = await recalculate_with_progress(
                 application, as_of=args.as_of or application.clock.today(), start=args.start,
-                calculation_type="backfill" if args.start else "manual",
+                calculation_type="backfill" if args.start else "scheduled" if args.incremental else "manual",
+                incremental=args.incremental,
             )
             return result.status, result.dates, result.rows_written, result.error
 

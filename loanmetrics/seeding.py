@@ -75,7 +75,7 @@ async def seed_with_progress(application: Application, shape: BookShape, *, batc
 
 
 async def recalculate_with_progress(
-    application: Application, *, as_of: date, start: date | None, calculation_type: str
+    application: Application, *, as_of: date, start: date | None, calculation_type: str, incremental: bool = False
 ) -> RunResult:
     """One recalculation run behind a dates bar; bumps the metrics generation when it completed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -88,7 +88,7 @@ async def recalculate_with_progress(
         task = bar.add_task("recalc", total=None)
         result = await recalculate(
             application.db, application.engine_options, as_of=as_of, start=start,
-            calculation_type=calculation_type,
+            calculation_type=calculation_type, incremental=incremental,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if result.status == "Completed":

@@ -1,0 +1,273 @@
+"""SPEC §13 reliability: a restarted database, a stopped Redis, two replicas, a killed server.
+
+Each test owns the service it breaks (a private embedded PostgreSQL, a private redis-server,
+a server subprocess), so breaking it never disturbs the shared services other tests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from db import migrate
+from db.embedded import EmbeddedPostgres
+from db.engine import create_engine
+from graph.app import create_app
+from loanmetrics.application import Application, create_application, ensure_database
+from tests.conftest import IN_CI, JWT_SECRET, bearer, make_settings
+from tests.test_etl_http import small_book
+
+OFFICERS = "{ officers(first: 5) { totalCount nodes { officerId audit { auditStatus } } } }"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def embedded_app(tmp_path: Path) -> AsyncIterator[tuple[Application, Any]]:
+    """An application on its own embedded PostgreSQL, and the server handle to stop/start it."""
+    embedded = EmbeddedPostgres(tmp_path / "pgdata")
+    url = await ensure_database(embedded.start())
+    engine = create_engine(url, pool_size=1)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    application = create_application(make_settings(url))
+    await application.start(migrate_schema=False)
+    try:
+        yield application, embedded._server
+    finally:
+        await application.stop()
+        embedded.stop()
+
+
+def _restart(server: Any, *, stopped: bool) -> None:
+    with server._lock:
+        if stopped:
+            server.ensure_postgres_running()
+        else:
+            server._stop()
+
+
+@pytest.mark.embedded
+async def test_database_restart_answers_503_then_recovers(embedded_app):
+    application, server = embedded_app
+    transport = httpx.ASGITransport(app=create_app(application))
+    headers = bearer(application, "admin")
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert (await client.post("/api/v1/etl/sync", json=small_book(), headers=headers)).status_code == 200
+        assert (await client.post("/graphql", json={"query": OFFICERS}, headers=headers)).status_code == 200
+
+        await asyncio.to_thread(_restart, server, stopped=False)
+        down_sync = await client.post("/api/v1/etl/sync", json=small_book(), headers=headers)
+        down_graphql = await client.post("/graphql", json={"query": OFFICERS + " "}, headers=headers)
+        assert down_sync.status_code == 503
+        assert down_sync.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert down_graphql.status_code == 503
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz", headers=headers)).status_code == 503
+
+        await asyncio.to_thread(_restart, server, stopped=True)
+        deadline = time.monotonic() + 30
+        while True:
+            again = await client.post("/api/v1/etl/sync", json=small_book(), headers=headers)
+            if again.status_code == 200 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert again.status_code == 200
+        assert again.json()["results"]["loans"]["unchanged"] == 2  # nothing lost, nothing doubled
+        assert (await client.post("/graphql", json={"query": OFFICERS}, headers=headers)).status_code == 200
+
+
+@pytest.fixture
+def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("redis-server is required in CI", pytrace=False)
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    try:
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def test_requests_are_served_while_redis_is_down(clean_database_url, private_redis):
+    url, redis_process = private_redis
+    application = create_application(make_settings(clean_database_url, redis_url=url))
+    await application.start(migrate_schema=False)
+    try:
+        transport = httpx.ASGITransport(app=create_app(application))
+        headers = bearer(application, "viewer")
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            ingest = await client.post("/api/v1/etl/sync", json=small_book(), headers=bearer(application, "etl"))
+            assert ingest.status_code == 200
+            first = await client.post("/graphql", json={"query": OFFICERS}, headers=headers)
+            assert first.status_code == 200
+            registry = application.telemetry.registry
+            assert (registry.get_sample_value("loanmetrics_cache_misses_total") or 0) >= 1
+
+            redis_process.kill()
+            redis_process.wait()
+            for _ in range(3):
+                started = time.monotonic()
+                down = await client.post("/graphql", json={"query": OFFICERS}, headers=headers)
+                assert down.status_code == 200
+                assert down.json() == first.json()
+                assert time.monotonic() - started < 2
+            assert (registry.get_sample_value("loanmetrics_cache_errors_total") or 0) >= 1
+    finally:
+        await application.stop()
+
+
+async def test_an_audit_change_on_one_replica_is_visible_on_the_other(clean_database_url, redis_url):
+    replicas = [create_application(make_settings(clean_database_url, redis_url=redis_url)) for _ in range(2)]
+    for replica in replicas:
+        await replica.start(migrate_schema=False)
+    try:
+        clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(r)), base_url="http://t")
+                   for r in replicas]
+        a, b = clients
+        admin = bearer(replicas[0], "admin")
+        assert (await a.post("/api/v1/etl/sync", json=small_book(), headers=admin)).status_code == 200
+        member = ('mutation { upsertTeamMember(memberId: "TM9", memberName: "Ngozi", role: "Auditor") '
+                  "{ memberId } }")
+        assert "errors" not in (await a.post("/graphql", json={"query": member}, headers=admin)).json()
+        query = '{ officer(officerId: "OF1") { audit { auditStatus assigneeName version } } }'
+        before = (await b.post("/graphql", json={"query": query}, headers=admin)).json()
+        assert before["data"]["officer"]["audit"]["auditStatus"] == "NOT_ASSIGNED"
+        assert (await b.post("/graphql", json={"query": query}, headers=admin)).json() == before  # cached on B
+        assign = 'mutation { assignAuditor(officerId: "OF1", assigneeId: "TM9") { auditStatus version } }'
+        assigned = (await a.post("/graphql", json={"query": assign}, headers=admin)).json()
+        assert assigned["data"]["assignAuditor"]["auditStatus"] == "ASSIGNED"
+        after = (await b.post("/graphql", json={"query": query}, headers=admin)).json()
+        assert after["data"]["officer"]["audit"] == {"auditStatus": "ASSIGNED", "assigneeName": "Ngozi",
+                                                      "version": before["data"]["officer"]["audit"]["version"] + 1}
+        for client in clients:
+            await client.aclose()
+    finally:
+        for replica in replicas:
+            await replica.stop()
+
+
+def _book(loans: int) -> dict[str, Any]:
+    """A batch big enough to take a while to ingest: loans with weekly schedules and repayments."""
+    from datetime import date, timedelta
+
+    data: dict[str, list[dict[str, Any]]] = {"loans": [], "loan_schedules": [], "repayments": []}
+    start = date(2026, 6, 1)
+    for n in range(loans):
+        loan_id = f"K{n:05d}"
+        data["loans"].append({
+            "loan_id": loan_id, "customer_id": f"C{n % 500}", "customer_name": "Customer", "officer_id": f"O{n % 7}",
+            "officer_name": "Officer", "region": "North", "branch": "Alpha", "loan_amount": "1200.00",
+            "disbursement_date": start.isoformat(), "maturity_date": (start + timedelta(days=84)).isoformat(),
+            "loan_term_days": 84, "channel": "Branch", "status": "Active",
+        })
+        for k in range(12):
+            data["loan_schedules"].append({
+                "loan_id": loan_id, "installment_number": k + 1,
+                "due_date": (start + timedelta(days=7 * (k + 1))).isoformat(), "principal_due": "100.00",
+                "interest_due": "0.00", "fee_due": "0.00", "total_due": "100.00",
+            })
+        for k in range(6):
+            data["repayments"].append({
+                "repayment_id": f"{loan_id}-{k}", "loan_id": loan_id,
+                "payment_date": (start + timedelta(days=7 * (k + 1))).isoformat(), "payment_amount": "100.00",
+                "principal_paid": "100.00", "interest_paid": "0", "fees_paid": "0", "payment_method": "Cash",
+                "is_reversed": False,
+            })
+    return {"data": data}
+
+
+def test_server_killed_mid_batch_then_retried(clean_database_url, tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOANMETRICS_") and k != "REDIS_URL"}
+    env.update(DATABASE_URL=clean_database_url, LOANMETRICS_JWT_SECRET=JWT_SECRET, LOANMETRICS_TODAY="2026-09-18",
+               LOANMETRICS_LOG_LEVEL="WARNING")
+    binary = str(Path(sys.executable).parent / "loanmetrics")
+    token = subprocess.run([binary, "token", "create", "--role", "etl"], env=env, capture_output=True, text=True,
+                           check=True, timeout=60).stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    body = _book(1500)  # 28,500 records: takes long enough to be killed in the middle
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen([binary, "serve", "--port", str(port), "--no-scheduler", "--no-migrate"], env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        process.kill()
+        raise AssertionError("server did not start")
+
+    server = start()
+    try:
+        with httpx.Client(timeout=60) as client:
+            request = client.build_request("POST", f"http://127.0.0.1:{port}/api/v1/etl/sync", json=body,
+                                           headers=headers)
+            killer_at = time.monotonic() + 0.8
+
+            def kill_soon() -> None:
+                time.sleep(max(0.0, killer_at - time.monotonic()))
+                server.send_signal(signal.SIGKILL)
+
+            import threading
+
+            threading.Thread(target=kill_soon, daemon=True).start()
+            with pytest.raises(httpx.HTTPError):
+                client.send(request)
+        server.wait(timeout=30)
+        counts = asyncio.run(_counts(clean_database_url))
+        assert counts in ({"loans": 0, "loan_schedule": 0, "repayments": 0, "loan_state": 0},
+                          {"loans": 1500, "loan_schedule": 18000, "repayments": 9000, "loan_state": 1500})
+        server = start()
+        with httpx.Client(timeout=120) as client:
+            retried = client.post(f"http://127.0.0.1:{port}/api/v1/etl/sync", json=body, headers=headers)
+        assert retried.status_code == 200
+        assert asyncio.run(_counts(clean_database_url)) == {
+            "loans": 1500, "loan_schedule": 18000, "repayments": 9000, "loan_state": 1500}
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+async def _counts(url: str) -> dict[str, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return {table: int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+                for table in ("loans", "loan_schedule", "repayments", "loan_state")}
+    finally:
+        await conn.close()
