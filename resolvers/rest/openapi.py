@@ -1,0 +1,198 @@
+"""``GET /api/v1/openapi.json``: the OpenAPI 3.1 document of the REST layer.
+
+Built from the same ``Endpoint`` declarations the routes serve (parameters, bodies, response
+shapes, roles, statuses), so documentation and behaviour cannot drift; the ETL route, which is not
+a GraphQL wrapper, is described from its payload module's constants. Like every route but
+``/healthz`` it needs a token; any authenticated role may read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from db.ingestion.payload import ENTITIES, SYNC_TYPES
+from graph.auth import ETL_ROLES, Role
+from resolvers.rest.common import Endpoint
+from resolvers.rest.params import Kind, Param, Where
+from resolvers.rest.shapes import object_schema, schema
+
+ERRORS = {
+    400: "a parameter or the body is invalid (details name it), or the GraphQL request was refused",
+    401: "no valid bearer token",
+    403: "the caller's role may not do this",
+    404: "the officer does not exist or is outside the caller's scope",
+    405: "the method is not allowed on this path",
+    409: "a forbidden audit-status move, or expected_version is stale",
+    413: "the body is too large",
+    500: "internal error (details carry the request id)",
+    503: "the database is unavailable; retry shortly",
+}
+_PARAM_TYPES = {Kind.INTEGER: "integer", Kind.BOOLEAN: "boolean", Kind.STRING: "string", Kind.CHOICE: "string",
+                Kind.DATE: "string"}
+
+
+def parameter_schema(param: Param) -> dict[str, Any]:
+    value: dict[str, Any] = {"type": _PARAM_TYPES[param.kind]}
+    if param.kind == Kind.DATE:
+        value["format"] = "date"
+    elif param.kind == Kind.CHOICE:
+        value["enum"] = list(param.choices)
+    elif param.kind == Kind.INTEGER:
+        value.update({key: limit for key, limit in (("minimum", param.minimum), ("maximum", param.maximum))
+                      if limit is not None})
+    elif param.kind == Kind.STRING:
+        value.update(minLength=param.min_length, maxLength=param.max_length)
+    if param.default is not None:
+        value["default"] = param.default
+    return value
+
+
+def _parameter(param: Param) -> dict[str, Any]:
+    return {"name": param.name, "in": param.where.value, "required": param.required or param.where == Where.PATH,
+            "description": param.description, "schema": parameter_schema(param)}
+
+
+def _body(fields: Sequence[Param]) -> dict[str, Any]:
+    properties = {}
+    for field in fields:
+        value = parameter_schema(field)
+        if not field.required:
+            value["type"] = [value["type"], "null"]
+            if "enum" in value:
+                value["enum"] = [*value["enum"], None]
+        properties[field.name] = {**value, "description": field.description}
+    body = {"type": "object", "properties": properties, "required": [f.name for f in fields if f.required],
+            "additionalProperties": False}
+    return {"required": True, "content": {"application/json": {"schema": body}}}
+
+
+def _envelope(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"success": {"const": True}, "data": schema(endpoint.data), "meta": object_schema(endpoint.meta)},
+        "required": ["success", "data", "meta"],
+        "additionalProperties": False,
+    }
+
+
+def _roles(roles: frozenset[Role]) -> str:
+    return "Roles: " + ", ".join(sorted(role.value for role in roles)) + "."
+
+
+def _operation(endpoint: Endpoint) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": endpoint.handler.__name__,
+        "summary": endpoint.summary,
+        "description": f"Runs the GraphQL field `{endpoint.graphql}`. {_roles(endpoint.roles)}",
+        "tags": [endpoint.path.split("/")[3]],
+        "parameters": [_parameter(param) for param in (*endpoint.path_params, *endpoint.query)],
+        "responses": {
+            str(endpoint.status): {"description": "success",
+                                   "content": {"application/json": {"schema": _envelope(endpoint)}}},
+            **{str(code): {"$ref": f"#/components/responses/Error{code}"} for code in endpoint.errors},
+        },
+    }
+    if endpoint.body is not None:
+        operation["requestBody"] = _body(endpoint.body)
+    return operation
+
+
+def _etl_sync() -> dict[str, Any]:
+    record_lists = {name: {"type": "array", "items": {"type": "object"}} for name in ENTITIES}
+    counts = {"type": "object", "properties": {k: {"type": "integer"} for k in
+                                               ("inserted", "updated", "unchanged", "failed")}}
+    result = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string"}, "sync_id": {"type": "string"}, "timestamp": {"type": "string"},
+            "results": {"type": "object", "properties": dict.fromkeys(ENTITIES, counts)},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                k: {"type": ["string", "null"]} for k in
+                ("entity_type", "entity_id", "field", "error_code", "error_message")}}},
+            "computed_fields_updated": {"type": "object", "properties": {
+                "loans_affected": {"type": "integer"}, "computation_time_ms": {"type": "number"}}},
+        },
+    }
+    body = {
+        "type": "object",
+        "properties": {
+            "sync_timestamp": {"type": "string", "format": "date-time"},
+            "sync_type": {"type": "string", "enum": list(SYNC_TYPES), "default": SYNC_TYPES[0]},
+            "data": {"type": "object", "properties": record_lists},
+            "metadata": {"type": "object"},
+        },
+    }
+    content = {"application/json": {"schema": result}}
+    return {"post": {
+        "operationId": "etl_sync",
+        "summary": "Ingest one ETL batch (SPEC §4): validate, upsert, derive the computed loan fields",
+        "description": f"Not a GraphQL wrapper. {_roles(ETL_ROLES)}",
+        "tags": ["etl"],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {
+            "200": {"description": "every record accepted", "content": content},
+            "207": {"description": "some records rejected (listed in errors)", "content": content},
+            **{str(code): {"$ref": f"#/components/responses/Error{code}"} for code in (400, 401, 403, 413, 503)},
+        },
+    }}
+
+
+def _package_version() -> str:
+    try:
+        return version("loanmetrics")
+    except PackageNotFoundError:
+        return "0"
+
+
+def build_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
+    paths["/api/v1/etl/sync"] = _etl_sync()
+    error = {
+        "type": "object",
+        "properties": {
+            "success": {"const": False},
+            "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                                       "details": {}},
+                      "required": ["code", "message", "details"]},
+        },
+        "required": ["success", "error"],
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Loan officer metrics: REST compatibility layer", "version": _package_version(),
+                 "description": "The original dashboard endpoints, each a thin wrapper over a GraphQL operation "
+                                "on /graphql (same auth, limits, cache and scope). Envelope: "
+                                "{success, data, meta}; errors {success: false, error: {code, message, details}}. "
+                                "Parameters are parsed strictly: a wrong type, an out-of-range value, an unknown or "
+                                "repeated parameter is a 400 naming it; an empty text or choice parameter (?region=) "
+                                "means not given."},
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {"Error": error},
+            "responses": {f"Error{code}": {"description": text, "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                for code, text in ERRORS.items()},
+        },
+    }
+
+
+@cache
+def _encoded() -> bytes:
+    from resolvers.rest import ENDPOINTS
+
+    return orjson.dumps(build_document(ENDPOINTS))
+
+
+async def openapi_json(request: Request) -> Response:
+    return Response(_encoded(), media_type="application/json")
