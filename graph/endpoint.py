@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from graph.auth import READ_ROLES, AuthError, Principal
+from graph.cache_key import MEMO_MAX_CHARS
 from graph.context import application_of, principal_of
 from graph.request import RequestContext
 from graph.telemetry import label_operation
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1024 * 1024
+# the client's text, not our SQL: PostgreSQL refuses NUL characters in text values
+UNSTORABLE_TEXT = (asyncpg.exceptions.CharacterNotInRepertoireError, asyncpg.exceptions.UntranslatableCharacterError)
 JSON = "application/json"
 
 
@@ -51,18 +56,36 @@ def _error_body(message: str, code: str, **extra: Any) -> bytes:
     return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code, **extra}}]})
 
 
-@lru_cache(maxsize=1024)
-def operation_kind(document: str, operation_name: str | None) -> str | None:
-    """'query', 'mutation' or 'subscription' of the operation to run; None when unparsable."""
+AMBIGUOUS = "ambiguous"
+"""The kind reported for a document with several operations and no operationName (GraphQL spec:
+a request error, where Strawberry would silently run the first one)."""
+
+
+def operation_kind(document: str, operation_name: str | None, max_tokens: int | None = None) -> str | None:
+    """'query', 'mutation' or 'subscription' of the operation to run; None when unparsable or
+    longer than ``max_tokens`` (the schema's token limit refuses such a document anyway: an
+    unbounded parse of a 1 MiB document would hold the event loop for seconds). Short documents
+    are memoised; long ones are not kept."""
+    if len(document) <= MEMO_MAX_CHARS:
+        return _memoised_kind(document, operation_name, max_tokens)
+    return _operation_kind(document, operation_name, max_tokens)
+
+
+def _operation_kind(document: str, operation_name: str | None, max_tokens: int | None) -> str | None:
     try:
-        parsed = parse(document)
+        parsed = parse(document, max_tokens=max_tokens)
     except GraphQLError:
         return None
     operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None and len(operations) > 1:
+        return AMBIGUOUS
     for op in operations:
         if operation_name is None or (op.name is not None and op.name.value == operation_name):
             return op.operation.value
     return None
+
+
+_memoised_kind = lru_cache(maxsize=1024)(_operation_kind)
 
 
 async def execute_document(
@@ -79,7 +102,10 @@ async def execute_document(
     """Run one GraphQL operation for a caller (the GraphQL route and every REST route use this)."""
     if principal.role not in READ_ROLES:
         raise AuthError(403, "FORBIDDEN", f"role '{principal.role}' may not use the API")
-    kind = operation_kind(document, operation_name)
+    kind = operation_kind(document, operation_name, application.settings.max_tokens)
+    if kind == AMBIGUOUS:
+        return Outcome(400, _error_body("operationName is required when the document holds several operations",
+                                        "BAD_REQUEST"))
     if kind == "mutation" and not allow_mutations:
         return Outcome(405, _error_body("mutations need POST", "METHOD_NOT_ALLOWED"))
     cache = application.cache
@@ -94,6 +120,9 @@ async def execute_document(
     try:
         result = await schema.execute(document, variable_values=variables, context_value=context,
                                       operation_name=operation_name)
+    except (CannotGetOperationTypeError, InvalidOperationTypeError):
+        name = f" named {operation_name!r}" if operation_name is not None else ""
+        return Outcome(400, _error_body(f"the document has no operation{name} to run", "BAD_REQUEST"))
     finally:
         await context.close()
     errors = [_masked(error, request_id) for error in result.errors or ()]
@@ -116,6 +145,12 @@ def _masked(error: GraphQLError, request_id: str) -> dict[str, Any]:
         return formatted
     from graph.app import is_database_unavailable
 
+    if isinstance(original, UNSTORABLE_TEXT):
+        return {
+            "message": "a string argument holds a character the database cannot store (such as NUL)",
+            "path": error.path,
+            "extensions": {"code": "BAD_REQUEST", "requestId": request_id},
+        }
     if is_database_unavailable(original):
         log.warning("database unavailable during a GraphQL request", exc_info=original)
         code, message = "SERVICE_UNAVAILABLE", "the database is unavailable; retry shortly"
@@ -141,11 +176,13 @@ async def graphql_endpoint(request: Request) -> Response:
             return HTMLResponse(get_graphql_ide_html())
         variables_text = request.query_params.get("variables")
         try:
-            variables = orjson.loads(variables_text) if variables_text else None
+            raw_variables = orjson.loads(variables_text) if variables_text else None
         except orjson.JSONDecodeError:
             return Response(_error_body("variables is not JSON", "BAD_REQUEST"), 400, media_type=JSON)
-        document = request.query_params["query"]
-        operation_name = request.query_params.get("operationName")
+        checked = _checked(request.query_params["query"], raw_variables, request.query_params.get("operationName"))
+        if isinstance(checked, Response):
+            return checked
+        document, variables, operation_name = checked
         outcome = await execute_document(application, schema, principal, request_id, document, variables,
                                          operation_name, allow_mutations=False)
     else:
@@ -159,7 +196,10 @@ async def graphql_endpoint(request: Request) -> Response:
     return Response(outcome.body, outcome.status, media_type=JSON)
 
 
-async def _read_body(request: Request) -> tuple[str, dict[str, Any] | None, str | None] | Response:
+Parts = tuple[str, dict[str, Any] | None, str | None]
+
+
+async def _read_body(request: Request) -> Parts | Response:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
         return Response(_error_body("request body too large", "PAYLOAD_TOO_LARGE"), 413, media_type=JSON)
@@ -174,7 +214,11 @@ async def _read_body(request: Request) -> tuple[str, dict[str, Any] | None, str 
         return Response(_error_body("body is not valid JSON", "BAD_REQUEST"), 400, media_type=JSON)
     if not isinstance(payload, dict):
         return Response(_error_body("body must be a JSON object", "BAD_REQUEST"), 400, media_type=JSON)
-    document, variables, operation_name = payload.get("query"), payload.get("variables"), payload.get("operationName")
+    return _checked(payload.get("query"), payload.get("variables"), payload.get("operationName"))
+
+
+def _checked(document: Any, variables: Any, operation_name: Any) -> Parts | Response:
+    """The parts of a GraphQL request (POST body or GET parameters), or a 400 naming the bad one."""
     if not isinstance(document, str) or not document.strip():
         return Response(_error_body("query must be a non-empty string", "BAD_REQUEST"), 400, media_type=JSON)
     if variables is not None and not isinstance(variables, dict):

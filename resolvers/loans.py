@@ -132,7 +132,8 @@ async def loan_page(
     where = [*where, scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
     terms = _terms(sort)
     outer = [OrderTerm(term.expression.replace("l.", "f."), term.descending, term.key) for term in terms]
-    keyset = after_predicate(outer, decode_cursor(after, terms), params, _casts(terms)) if after else "TRUE"
+    casts = _casts(terms)
+    keyset = after_predicate(outer, decode_cursor(after, terms, casts), params, casts) if after else "TRUE"
     rows = await ctx.fetch(
         f"""
         WITH filtered AS (
@@ -156,7 +157,8 @@ async def loan_page(
     total = int(rows[0]["total_count"])
     rows = [row for row in rows if row["loan_id"] is not None]
     edges = [
-        t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms]), node=loan_from_row(row, ctx.principal.role))
+        t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms], terms),
+                   node=loan_from_row(row, ctx.principal.role))
         for row in rows[:first]
     ]
     return t.LoanConnection(
@@ -227,7 +229,8 @@ async def _officer_loans_batch(ctx: RequestContext, keys: list[OfficerLoansKey])
                  scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
         terms = _terms(sort)
         bare = [OrderTerm(term.expression.replace("l.", ""), term.descending, term.key) for term in terms]
-        keyset = after_predicate(terms, decode_cursor(after, terms), params, _casts(terms)) if after else "TRUE"
+        casts = _casts(terms)
+        keyset = after_predicate(terms, decode_cursor(after, terms, casts), params, casts) if after else "TRUE"
         columns = loan_columns(params, ctx.business_date)
         rows = await ctx.fetch(
             f"""
@@ -253,7 +256,7 @@ async def _officer_loans_batch(ctx: RequestContext, keys: list[OfficerLoansKey])
             by_officer[row["officer_id"]].append(row)
         for officer_id in officer_ids:
             page = by_officer.get(officer_id, [])
-            edges = [t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms]),
+            edges = [t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms], terms),
                                 node=loan_from_row(row, ctx.principal.role)) for row in page[:first]]
             found[OfficerLoansKey(officer_id, arguments)] = t.LoanConnection(
                 edges=edges,

@@ -142,8 +142,8 @@ async def _list_from_daily(
                    for term in terms]
     keyset = "TRUE"
     if after:
-        position = decode_cursor(after, terms)
-        keyset = after_predicate(outer_terms, position, params, [_sort_sql(t_.key)[1] for t_ in terms])
+        casts = [_sort_sql(t_.key)[1] for t_ in terms]
+        keyset = after_predicate(outer_terms, decode_cursor(after, terms, casts), params, casts)
     bands = ctx.application.settings.bands
     sql = f"""
         WITH filtered AS (
@@ -173,7 +173,7 @@ async def _list_from_daily(
     edges = []
     for row in page:
         snapshot = snapshot_from_row(row, key_column="officer_id", cents=False)
-        cursor = encode_cursor([row.get(term.key, None) for term in terms])
+        cursor = encode_cursor([row.get(term.key, None) for term in terms], terms)
         edges.append(t.OfficerEdge(cursor=cursor, node=officer_from_row(row, snapshot, window, row["risk_rank"])))
     return _connection(edges, total, has_next=len(rows) > first, has_previous=after is not None or offset > 0,
                        window=window)
@@ -214,13 +214,15 @@ async def _list_on_demand(
         (lambda item: item[0]["officer_id"], False),
     ]
     ordered = sort_in_memory(rows, keys)
+    terms = _terms(sort)
     if after:
-        ordered = after_in_memory(ordered, keys, decode_cursor(after, _terms(sort)))
+        casts = [_sort_sql(t_.key)[1] for t_ in terms]
+        ordered = after_in_memory(ordered, keys, decode_cursor(after, terms, casts))
     ordered = ordered[offset:]
     page = ordered[:first]
     edges = [
         t.OfficerEdge(
-            cursor=encode_cursor([read(item) for read, _ in keys]),
+            cursor=encode_cursor([read(item) for read, _ in keys], terms),
             node=officer_from_row(item[0], item[1], window, ranks[item[0]["officer_id"]]),
         )
         for item in page

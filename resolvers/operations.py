@@ -65,16 +65,22 @@ async def filter_options(ctx: RequestContext) -> t.FilterOptions:
     loan_scope = scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")
     row = await ctx.fetchrow(
         f"""
+        WITH loan_values AS (  -- one pass over the loans in scope (a branch may have no officer of its own)
+            SELECT array_agg(DISTINCT l.region) AS regions, array_agg(DISTINCT l.branch) AS branches,
+                   array_agg(DISTINCT l.channel) AS channels
+            FROM loans l WHERE {loan_scope}
+        )
         SELECT
-          (SELECT coalesce(array_agg(DISTINCT o.region ORDER BY o.region), '{{}}') FROM officers o
-           WHERE {officer_scope}) AS regions,
-          (SELECT coalesce(array_agg(DISTINCT o.branch ORDER BY o.branch), '{{}}') FROM officers o
-           WHERE {officer_scope}) AS branches,
+          (SELECT coalesce(array_agg(DISTINCT r ORDER BY r), '{{}}') FROM (
+              SELECT o.region FROM officers o WHERE {officer_scope}
+              UNION SELECT unnest(regions) FROM loan_values) AS regions(r)) AS regions,
+          (SELECT coalesce(array_agg(DISTINCT b ORDER BY b), '{{}}') FROM (
+              SELECT o.branch FROM officers o WHERE {officer_scope}
+              UNION SELECT unnest(branches) FROM loan_values) AS branches(b)) AS branches,
           (SELECT coalesce(array_agg(ARRAY[o.officer_id, o.officer_name, o.branch, o.region]
                                      ORDER BY o.officer_name, o.officer_id), '{{}}')
            FROM officers o WHERE {officer_scope}) AS officers,
-          (SELECT coalesce(array_agg(DISTINCT l.channel ORDER BY l.channel), '{{}}') FROM loans l
-           WHERE {loan_scope}) AS channels,
+          (SELECT coalesce(channels, '{{}}') FROM loan_values) AS channels,
           (SELECT coalesce(array_agg(d ORDER BY d DESC), '{{}}') FROM (
               SELECT DISTINCT calculation_date AS d FROM officer_metrics_daily ORDER BY 1 DESC LIMIT 120) dates
           ) AS dates

@@ -37,18 +37,49 @@ def check_page_size(first: int, limit: int = MAX_PAGE_SIZE) -> None:
         raise bad_request(f"first must be between 0 and {limit}", argument="first", limit=limit)
 
 
-def encode_cursor(values: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([_plain(v) for v in values], default=str)).decode()
+def _ordering(terms: Sequence[OrderTerm]) -> list[list[Any]]:
+    """What a cursor is valid for: the sort keys and their directions."""
+    return [[term.key, term.descending] for term in terms]
 
 
-def decode_cursor(cursor: str, terms: Sequence[OrderTerm]) -> list[Any]:
+def encode_cursor(values: Sequence[Any], terms: Sequence[OrderTerm]) -> str:
+    document = {"order": _ordering(terms), "after": [_plain(v) for v in values]}
+    return base64.urlsafe_b64encode(orjson.dumps(document, default=str)).decode()
+
+
+def decode_cursor(cursor: str, terms: Sequence[OrderTerm], casts: Sequence[str]) -> list[Any]:
+    """The sort values of a cursor issued for this ordering, typed for ``casts`` (SQL types:
+    text, int, numeric, date); anything else is the client's error, never a failed statement."""
     try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        document = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError):
         raise bad_request("after is not a cursor this API issued", argument="after") from None
-    if not isinstance(values, list) or len(values) != len(terms):
+    values = document.get("after") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or document.get("order") != _ordering(terms) or not isinstance(values, list) \
+            or len(values) != len(terms):
         raise bad_request("after is not a cursor for this ordering", argument="after")
-    return values
+    try:
+        return [_typed(value, cast) for value, cast in zip(values, casts, strict=True)]
+    except (ValueError, TypeError, ArithmeticError):
+        raise bad_request("after is not a cursor for this ordering", argument="after") from None
+
+
+def _typed(value: Any, cast: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("not a sort value")
+    if cast == "text" and isinstance(value, str):
+        return value
+    if cast == "int" and isinstance(value, int) and -(2**31) <= value < 2**31:
+        return value
+    if cast == "numeric" and isinstance(value, int | float | str):
+        number = Decimal(value)  # exact, also for floats (the in-memory lists compare them exactly)
+        if number.is_finite() and abs(number.adjusted()) <= 100:
+            return number
+    if cast == "date" and isinstance(value, str):
+        return date.fromisoformat(value)
+    raise TypeError("not a sort value")
 
 
 def _plain(value: Any) -> Any:
