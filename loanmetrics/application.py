@@ -67,8 +67,9 @@ class Application:
                 self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 1),
             )
-        self.cache = ResponseCache(self.settings, self.redis, self.database, self.telemetry.cache)
-        self.change_listeners.append(self.cache.bump)
+        if self.settings.cache_enabled:
+            self.cache = ResponseCache(self.settings, self.redis, self.database, self.telemetry.cache)
+            self.change_listeners.append(self.cache.bump)
 
     @property
     def engine_options(self) -> EngineOptions:

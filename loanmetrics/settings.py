@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     max_batch_records: int = Field(default=50_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
+    cache_enabled: bool = True
+    """False: no response cache at all (benchmarks of uncached execution, debugging)."""
     cache_ttl_seconds: int = Field(default=900, ge=1)
     cache_max_entries: int = Field(default=5_000, ge=1)
     redis_timeout_ms: int = Field(default=50, ge=1)

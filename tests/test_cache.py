@@ -464,3 +464,10 @@ async def test_stop_unregisters_the_bump(clean_database_url: str):
     await application.stop()
     assert application.change_listeners == []
     assert application.cache is None
+
+
+async def test_cache_can_be_disabled(start_app: StartApp):
+    application = await start_app(cache_enabled=False)
+    assert application.cache is None
+    assert application.change_listeners == []
+    await application.data_changed()  # a write still bumps the generation, with no listener to tell
