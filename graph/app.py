@@ -32,6 +32,7 @@ from graph.telemetry import Telemetry, operation_of
 from loanmetrics.application import Application, check_serving, create_application
 from loanmetrics.logs import configure_logging, request_id_var
 from loanmetrics.settings import load_settings
+from resolvers.rest import routes as rest_routes
 from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
         Route("/api/v1/etl/sync", etl_sync, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        *rest_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={AuthError: _auth_exception_handler})
     app.state.application = application

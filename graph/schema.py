@@ -7,6 +7,8 @@ depth, alias and token limiters; no custom directives and no async per-field hoo
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
@@ -17,12 +19,14 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.types import ExecutionContext, Info
 
 from graph import types as t
 from graph.cost import QueryCostLimiter
+from graph.fast_execution import FastExecutionContext
 from graph.request import RequestContext
 from loanmetrics.settings import Settings
 from resolvers import aggregates, audit, loans, officers, operations
@@ -133,17 +137,26 @@ class Schema(strawberry.Schema):
         return None
 
 
+def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
+    """A factory of shallow copies: each request gets its own extension instance (its own
+    execution context), while the limiters' validation-rule classes stay the same objects, so
+    the validation cache (keyed on the rules) keeps hitting."""
+    return lambda: copy.copy(prototype)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with this deployment's limits."""
     return Schema(
         query=Query,
         mutation=Mutation,
-        extensions=[  # factories: one extension instance per request (the caches are shared)
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: QueryCostLimiter(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size),
-        ],
+        execution_context_class=FastExecutionContext,
+
+        extensions=[_per_request(extension) for extension in (
+            ParserCache(maxsize=256),
+            ValidationCache(maxsize=256),
+            QueryDepthLimiter(max_depth=settings.max_query_depth),
+            MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            MaxTokensLimiter(max_token_count=settings.max_tokens),
+            QueryCostLimiter(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size),
+        )],
     )

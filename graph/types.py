@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
+from typing import cast
 
 import strawberry
 from strawberry.types import Info
@@ -165,10 +166,13 @@ class Portfolio:
     buckets: list[BucketBalance]
 
 
+BANDS = {band.value: band for band in Band}  # a dict lookup is much cheaper than Band(value)
+
+
 def _ratio(snapshot: MetricSnapshot, name: str) -> Ratio:
     r = snapshot.ratios[name]
     return Ratio(value=r.value, numerator=float(r.numerator), denominator=float(r.denominator),
-                 band=Band(r.band) if r.band else None)
+                 band=BANDS[r.band] if r.band else None)
 
 
 def _portfolio(snapshot: MetricSnapshot) -> Portfolio:
@@ -203,9 +207,9 @@ def metric_fields(snapshot: MetricSnapshot) -> dict[str, object]:
         "on_time_rate": _ratio(snapshot, "on_time_rate"),
         "channel_purity": _ratio(snapshot, "channel_purity"),
         "risk_score": snapshot.risk_score,
-        "risk_band": Band(snapshot.risk_band),
+        "risk_band": BANDS[snapshot.risk_band],
         "dqi": snapshot.dqi,
-        "dqi_band": Band(snapshot.dqi_band),
+        "dqi_band": BANDS[snapshot.dqi_band],
         "risk_penalties": [RiskPenalty(name=p.name, weight=p.weight, input=p.input, points=p.points)
                            for p in snapshot.penalties],
         "portfolio": _portfolio(snapshot),
@@ -350,7 +354,7 @@ class Repayment:
 @strawberry.type
 class Loan:
     loan_id: strawberry.ID
-    officer_id: strawberry.Private[str]
+    officer_id: strawberry.ID = strawberry.field(description="The loan's officer, also when out of the caller's scope.")
     customer_id: strawberry.ID
     customer_name: str
     customer_phone: str | None
@@ -373,11 +377,10 @@ class Loan:
     next_payment_due: date | None
     officer_name: str
 
-    @strawberry.field
-    async def officer(self, info: Info[RequestContext, None]) -> Officer:
-        found = await info.context.loaders.officers.load(self.officer_id)
-        assert found is not None  # every loan's officer exists (ingestion creates minimal officers)
-        return found
+    @strawberry.field(description="The loan's officer; null when the officer's own branch or region is outside "
+                      "the caller's scope (a loan of a scoped branch may belong to another branch's officer).")
+    async def officer(self, info: Info[RequestContext, None]) -> Officer | None:
+        return await info.context.loaders.officers.load(str(self.officer_id))
 
     @strawberry.field
     async def schedule(self, info: Info[RequestContext, None]) -> list[Installment]:
@@ -424,10 +427,15 @@ class Officer:
     window: strawberry.Private[tuple[date, date] | None] = None
 
     @strawberry.field
-    async def metrics(self, info: Info[RequestContext, None], period: PeriodInput | None = None) -> OfficerMetrics:
+    def metrics(self, info: Info[RequestContext, None], period: PeriodInput | None = None) -> OfficerMetrics:
+        # Synchronous when the list already fetched this window's metrics (the common case: no
+        # coroutine per officer); otherwise returns the loader's awaitable, which the executor
+        # awaits like any async resolver's result.
+        if self.prefetched_metrics is not None and period is None:
+            return OfficerMetrics.of(self.prefetched_metrics)
         from resolvers.officers import officer_metrics
 
-        return await officer_metrics(info.context, self, period)
+        return cast(OfficerMetrics, officer_metrics(info.context, self, period))
 
     @strawberry.field(description="Daily rows (month-to-date windows) between the dates, oldest first.")
     async def history(self, info: Info[RequestContext, None], start_date: date, end_date: date) -> list[OfficerMetrics]:
@@ -436,10 +444,10 @@ class Officer:
         return await officer_history(info.context, str(self.officer_id), start_date, end_date)
 
     @strawberry.field
-    async def audit(self, info: Info[RequestContext, None]) -> AuditInfo | None:
-        if self.has_audit:
+    def audit(self, info: Info[RequestContext, None]) -> AuditInfo | None:
+        if self.has_audit:  # joined into the officer query: no coroutine, no statement
             return self.prefetched_audit
-        return await info.context.loaders.audit.load(str(self.officer_id))
+        return cast(AuditInfo, info.context.loaders.audit.load(str(self.officer_id)))
 
     @strawberry.field
     async def loans(

@@ -91,19 +91,20 @@ def snapshot_from_row(row: Any, *, key_column: str, cents: bool) -> MetricSnapsh
 
     def money(name: str) -> Decimal:
         value = row[name]
-        return engine.cents(value) if cents else Decimal(value).quantize(Decimal("0.01"))
+        # daily-table money is NUMERIC(15,2) already; engine money is integer cents
+        return engine.cents(value) if cents else value
 
     components: dict[str, Decimal | int] = {name: money(name) for name in engine.MONEY_COMPONENTS}
     for name in engine.COUNT_COMPONENTS:
         if name in row:
-            components[name] = int(row[name])
+            components[name] = row[name]
     ratios = {}
     for name, (numerator, denominator) in engine.RATIOS.items():
         num, den = components[numerator], components[denominator]
-        if name == "channel_purity":
-            value: float | None = 1.0 if den == 0 else float(Decimal(num) / Decimal(den))
+        if den == 0:
+            value: float | None = 1.0 if name == "channel_purity" else None
         else:
-            value = None if den == 0 else float(Decimal(num) / Decimal(den))
+            value = float(num) / float(den)  # for display; exact parts travel beside it
         band = row[f"{name}_band"] if name in BANDED else None
         ratios[name] = RatioValue(Decimal(num), Decimal(den), value, band)
     inputs = [float(x) for x in row["penalty_inputs"]]
