@@ -10,7 +10,7 @@ import strawberry
 from aiodataloader import DataLoader
 
 from graph import types as t
-from resolvers.metric_rows import MetricSnapshot, band_columns, snapshot_from_row
+from resolvers.metric_rows import MetricSnapshot, daily_snapshot_columns, snapshot_from_row
 from resolvers.sql import Params, scope_predicate
 from resolvers.windows import Window
 
@@ -94,14 +94,14 @@ class Loaders:
         found: dict[MetricKey, list[MetricSnapshot]] = defaultdict(list)
         for (start, end), officer_ids in by_range.items():
             rows = await self.ctx.fetch(
-                f"SELECT m.*, {band_columns('m', bands)} FROM officer_metrics_daily m "
+                f"SELECT m.officer_id, {daily_snapshot_columns('m', bands)} FROM officer_metrics_daily m "
                 "WHERE m.officer_id = ANY($1::text[]) AND m.calculation_date BETWEEN $2 AND $3 "
                 "ORDER BY m.calculation_date",
                 officer_ids, start, end,
             )
             for row in rows:
                 found[(row["officer_id"], start, end)].append(
-                    snapshot_from_row(row, key_column="officer_id", cents=False))
+                    snapshot_from_row(row, key_column="officer_id", cents=True))
         return [found.get(key, []) for key in keys]
 
     async def _schedules(self, keys: list[str]) -> list[list[t.Installment]]:

@@ -22,11 +22,12 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext, Info
 
 from graph import types as t
 from graph.cost import QueryCostLimiter
-from graph.fast_execution import FastExecutionContext
+from graph.fast_execution import FastExecutionContext, PlanCache
 from graph.request import RequestContext
 from loanmetrics.settings import Settings
 from resolvers import aggregates, audit, loans, officers, operations
@@ -144,12 +145,14 @@ def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
     return lambda: copy.copy(prototype)
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
-    """The schema with this deployment's limits."""
+def build_schema(settings: Settings, *, compiled_plans: bool = True) -> strawberry.Schema:
+    """The schema with this deployment's limits (``compiled_plans=False``: graphql-core's own
+    executor, which the tests use as the reference for the compiled one)."""
     return Schema(
         query=Query,
         mutation=Mutation,
-        execution_context_class=FastExecutionContext,
+        execution_context_class=(FastExecutionContext.with_plan_cache(PlanCache()) if compiled_plans
+                                 else StrawberryGraphQLCoreExecutionContext),
 
         extensions=[_per_request(extension) for extension in (
             ParserCache(maxsize=256),

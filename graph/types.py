@@ -13,6 +13,7 @@ from typing import cast
 import strawberry
 from strawberry.types import Info
 
+from graph.fast_execution import NOT_PREFETCHED, PREFETCHED
 from graph.request import RequestContext
 from resolvers.metric_rows import MetricSnapshot
 
@@ -169,51 +170,127 @@ class Portfolio:
 BANDS = {band.value: band for band in Band}  # a dict lookup is much cheaper than Band(value)
 
 
+class _RatioView:
+    """Ratio's fields over a snapshot: a page usually selects only ``value``."""
+
+    __slots__ = ("_name", "_snapshot")
+
+    def __init__(self, snapshot: MetricSnapshot, name: str) -> None:
+        self._snapshot = snapshot
+        self._name = name
+
+    @property
+    def value(self) -> float | None:
+        return self._snapshot.ratio_value(self._name)
+
+    @property
+    def numerator(self) -> float:
+        return float(self._snapshot.ratio(self._name).numerator)
+
+    @property
+    def denominator(self) -> float:
+        return float(self._snapshot.ratio(self._name).denominator)
+
+    @property
+    def band(self) -> Band | None:
+        band = self._snapshot.ratio(self._name).band
+        return BANDS[band] if band else None
+
+
 def _ratio(snapshot: MetricSnapshot, name: str) -> Ratio:
-    r = snapshot.ratios[name]
-    return Ratio(value=r.value, numerator=float(r.numerator), denominator=float(r.denominator),
-                 band=BANDS[r.band] if r.band else None)
+    return cast(Ratio, _RatioView(snapshot, name))
 
 
-def _portfolio(snapshot: MetricSnapshot) -> Portfolio:
-    c = snapshot.components
-    return Portfolio(
-        active_loans=int(c["active_loans"]), total_portfolio=float(c["total_portfolio"]),
-        overdue_15d_amount=float(c["overdue_15d_amount"]), overdue_15d_count=int(c["overdue_15d_count"]),
-        disbursed_count=int(c["disbursed_count"]), disbursed_amount=float(c["disbursed_amount"]),
-        total_yield=float(c["total_yield"]), interest_collected=float(c["interest_collected"]),
-        fees_collected=float(c["fees_collected"]), fees_due=float(c["fees_due"]),
-        waivers_amount=float(c["waivers_amount"]), total_entries=int(c["total_entries"]),
-        backdated_count=int(c["backdated_count"]), reversals_count=int(c["reversals_count"]),
-        amount_due_7d=float(c["amount_due_7d"]), par15_mid_month=float(c["par15_mid_month"]),
-        buckets=[BucketBalance(bucket=label, count=count, balance=float(balance))
-                 for label, count, balance in snapshot.buckets],
-    )
+def _money(name: str) -> property:
+    return property(lambda view: view._snapshot.amount(name))
 
 
-def metric_fields(snapshot: MetricSnapshot) -> dict[str, object]:
-    """The OfficerMetrics fields of a snapshot (shared by officer, branch and region metrics)."""
-    return {
-        "calculation_date": snapshot.calculation_date,
-        "period_start": snapshot.period_start,
-        "period_end": snapshot.calculation_date,
-        "fimr": _ratio(snapshot, "fimr"),
-        "all_time_fimr": _ratio(snapshot, "all_time_fimr"),
-        "d06_slippage": _ratio(snapshot, "d06_slippage"),
-        "roll": _ratio(snapshot, "roll"),
-        "frr": _ratio(snapshot, "frr"),
-        "ayr": _ratio(snapshot, "ayr"),
-        "porr": _ratio(snapshot, "porr"),
-        "on_time_rate": _ratio(snapshot, "on_time_rate"),
-        "channel_purity": _ratio(snapshot, "channel_purity"),
-        "risk_score": snapshot.risk_score,
-        "risk_band": BANDS[snapshot.risk_band],
-        "dqi": snapshot.dqi,
-        "dqi_band": BANDS[snapshot.dqi_band],
-        "risk_penalties": [RiskPenalty(name=p.name, weight=p.weight, input=p.input, points=p.points)
-                           for p in snapshot.penalties],
-        "portfolio": _portfolio(snapshot),
-    }
+def _count(name: str) -> property:
+    return property(lambda view: int(view._snapshot.component(name)))
+
+
+class _PortfolioView:
+    """Portfolio's fields over a snapshot, each converted only when selected (duck-typed: the
+    executor reads attributes, and Portfolio has no interfaces, so no isinstance check runs)."""
+
+    __slots__ = ("_snapshot",)
+
+    def __init__(self, snapshot: MetricSnapshot) -> None:
+        self._snapshot = snapshot
+
+    active_loans = _count("active_loans")
+    total_portfolio = _money("total_portfolio")
+    overdue_15d_amount = _money("overdue_15d_amount")
+    overdue_15d_count = _count("overdue_15d_count")
+    disbursed_count = _count("disbursed_count")
+    disbursed_amount = _money("disbursed_amount")
+    total_yield = _money("total_yield")
+    interest_collected = _money("interest_collected")
+    fees_collected = _money("fees_collected")
+    fees_due = _money("fees_due")
+    waivers_amount = _money("waivers_amount")
+    total_entries = _count("total_entries")
+    backdated_count = _count("backdated_count")
+    reversals_count = _count("reversals_count")
+    amount_due_7d = _money("amount_due_7d")
+    par15_mid_month = _money("par15_mid_month")
+
+    @property
+    def buckets(self) -> list[BucketBalance]:
+        return [BucketBalance(bucket=label, count=count, balance=float(balance))
+                for label, count, balance in self._snapshot.buckets]
+
+
+def _ratio_field(name: str) -> property:
+    return property(lambda view: _ratio(view._snapshot, name))
+
+
+class _MetricsView:
+    """OfficerMetrics' fields over a snapshot, each derived only when the query selects it."""
+
+    __slots__ = ("_snapshot",)
+
+    def __init__(self, snapshot: MetricSnapshot) -> None:
+        self._snapshot = snapshot
+
+    calculation_date = property(lambda view: view._snapshot.calculation_date)
+    period_start = property(lambda view: view._snapshot.period_start)
+    period_end = property(lambda view: view._snapshot.calculation_date)
+    fimr = _ratio_field("fimr")
+    all_time_fimr = _ratio_field("all_time_fimr")
+    d06_slippage = _ratio_field("d06_slippage")
+    roll = _ratio_field("roll")
+    frr = _ratio_field("frr")
+    ayr = _ratio_field("ayr")
+    porr = _ratio_field("porr")
+    on_time_rate = _ratio_field("on_time_rate")
+    channel_purity = _ratio_field("channel_purity")
+    risk_score = property(lambda view: view._snapshot.risk_score)
+    risk_band = property(lambda view: BANDS[view._snapshot.risk_band])
+    dqi = property(lambda view: view._snapshot.dqi)
+    dqi_band = property(lambda view: BANDS[view._snapshot.dqi_band])
+
+    @property
+    def risk_penalties(self) -> list[RiskPenalty]:
+        return [RiskPenalty(name=p.name, weight=p.weight, input=p.input, points=p.points)
+                for p in self._snapshot.penalties]
+
+    @property
+    def portfolio(self) -> Portfolio:
+        return cast(Portfolio, _PortfolioView(self._snapshot))
+
+
+class _BranchMetricsView(_MetricsView):
+    __slots__ = ()
+    branch = property(lambda view: view._snapshot.group_key)
+    region = property(lambda view: view._snapshot.region)
+    total_officers = property(lambda view: view._snapshot.total_officers or 0)
+
+
+class _RegionMetricsView(_MetricsView):
+    __slots__ = ()
+    region = property(lambda view: view._snapshot.group_key)
+    total_officers = property(lambda view: view._snapshot.total_officers or 0)
 
 
 @strawberry.type
@@ -239,7 +316,8 @@ class OfficerMetrics:
 
     @classmethod
     def of(cls, snapshot: MetricSnapshot) -> OfficerMetrics:
-        return cls(**metric_fields(snapshot))  # type: ignore[arg-type]
+        """A view that derives each field from the snapshot when it is read."""
+        return cast(OfficerMetrics, _MetricsView(snapshot))
 
 
 @strawberry.type
@@ -250,8 +328,7 @@ class BranchMetrics(OfficerMetrics):
 
     @classmethod
     def of(cls, snapshot: MetricSnapshot) -> BranchMetrics:
-        return cls(branch=snapshot.group_key, region=snapshot.region, total_officers=snapshot.total_officers or 0,
-                   **metric_fields(snapshot))  # type: ignore[arg-type]
+        return cast(BranchMetrics, _BranchMetricsView(snapshot))
 
 
 @strawberry.type
@@ -261,8 +338,7 @@ class RegionMetrics(OfficerMetrics):
 
     @classmethod
     def of(cls, snapshot: MetricSnapshot) -> RegionMetrics:
-        return cls(region=snapshot.group_key, total_officers=snapshot.total_officers or 0,
-                   **metric_fields(snapshot))  # type: ignore[arg-type]
+        return cast(RegionMetrics, _RegionMetricsView(snapshot))
 
 
 @strawberry.type
@@ -403,9 +479,13 @@ class LoanConnection:
     page_info: PageInfo
     total_count: int
 
-    @strawberry.field(description="The nodes of the edges, without cursors.")
-    def nodes(self) -> list[Loan]:
+    @property
+    def node_list(self) -> list[Loan]:
         return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="The nodes of the edges, without cursors.", metadata={PREFETCHED: "node_list"})
+    def nodes(self) -> list[Loan]:
+        return self.node_list
 
 
 @strawberry.type
@@ -426,7 +506,19 @@ class Officer:
     had_float_gap: strawberry.Private[bool] = False
     window: strawberry.Private[tuple[date, date] | None] = None
 
-    @strawberry.field
+    @property
+    def prefetched_metrics_view(self) -> OfficerMetrics:
+        """The answer of ``metrics`` without arguments when the list fetched it (compiled plans)."""
+        if self.prefetched_metrics is None:
+            return cast(OfficerMetrics, NOT_PREFETCHED)
+        return OfficerMetrics.of(self.prefetched_metrics)
+
+    @property
+    def prefetched_audit_view(self) -> AuditInfo | None:
+        """The answer of ``audit`` when the officer query joined it (compiled plans)."""
+        return self.prefetched_audit if self.has_audit else cast(AuditInfo, NOT_PREFETCHED)
+
+    @strawberry.field(metadata={PREFETCHED: "prefetched_metrics_view"})
     def metrics(self, info: Info[RequestContext, None], period: PeriodInput | None = None) -> OfficerMetrics:
         # Synchronous when the list already fetched this window's metrics (the common case: no
         # coroutine per officer); otherwise returns the loader's awaitable, which the executor
@@ -443,7 +535,7 @@ class Officer:
 
         return await officer_history(info.context, str(self.officer_id), start_date, end_date)
 
-    @strawberry.field
+    @strawberry.field(metadata={PREFETCHED: "prefetched_audit_view"})
     def audit(self, info: Info[RequestContext, None]) -> AuditInfo | None:
         if self.has_audit:  # joined into the officer query: no coroutine, no statement
             return self.prefetched_audit
@@ -474,9 +566,13 @@ class OfficerConnection:
     calculation_date: date | None = strawberry.field(description="The date D of the metrics in this list.")
     period_start: date | None = None
 
-    @strawberry.field(description="The nodes of the edges, without cursors.")
-    def nodes(self) -> list[Officer]:
+    @property
+    def node_list(self) -> list[Officer]:
         return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="The nodes of the edges, without cursors.", metadata={PREFETCHED: "node_list"})
+    def nodes(self) -> list[Officer]:
+        return self.node_list
 
 
 @strawberry.type

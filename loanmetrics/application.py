@@ -59,6 +59,7 @@ class Application:
         should_migrate = self.settings.migrate_on_start if migrate_schema is None else migrate_schema
         if should_migrate:
             await migrate.upgrade(self.database.engine)
+        await self.database.open_query_pool()
         if self.settings.redis_url:
             timeout = self.settings.redis_timeout_ms / 1000
             # one immediate retry on a fresh connection (a pooled one may be dead after a Redis

@@ -13,7 +13,7 @@ import asyncpg
 
 from db import metric_engine as engine
 from graph import types as t
-from resolvers.metric_rows import band_columns, snapshot_from_row
+from resolvers.metric_rows import daily_snapshot_columns, snapshot_from_row
 from resolvers.sql import Params
 from resolvers.windows import Window, daily_rows_exist, resolve_window
 
@@ -47,11 +47,12 @@ async def list_branches(
         if scope.branches is not None:
             where.append(f"m.branch = ANY({params.add(list(scope.branches), 'text[]')})")
         rows = await ctx.fetch(
-            f"SELECT m.*, {band_columns('m', ctx.application.settings.bands)} FROM branch_metrics_daily m "
+            f"SELECT m.branch, m.region, m.total_officers, "
+            f"{daily_snapshot_columns('m', ctx.application.settings.bands)} FROM branch_metrics_daily m "
             f"WHERE {' AND '.join(where)} ORDER BY m.branch",
             *params.values,
         )
-        return [t.BranchMetrics.of(snapshot_from_row(row, key_column="branch", cents=False)) for row in rows]
+        return [t.BranchMetrics.of(snapshot_from_row(row, key_column="branch", cents=True)) for row in rows]
     rows = await _engine(ctx, "branch", window, scope)
     return [t.BranchMetrics.of(snapshot_from_row(row, key_column="group_key", cents=True)) for row in rows]
 
