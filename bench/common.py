@@ -467,7 +467,7 @@ def _git(*args: str) -> str | None:
         done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    return done.stdout.rstrip() if done.returncode == 0 else None
 
 
 async def _postgres_facts(url: str) -> dict[str, Any]:
@@ -493,8 +493,8 @@ def machine_facts(url: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "postgresql": asyncio.run(_postgres_facts(url)),
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty_files": [line[3:] for line in status.splitlines()] if status else [],
+        "git_commit": (_git("rev-parse", "--short", "HEAD") or "").strip() or None,
+        "git_dirty_files": [line[3:] for line in status.splitlines() if line.strip()] if status else [],
     }
 
 

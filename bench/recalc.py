@@ -130,7 +130,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("one_date", "incremental", "backfill"):
         results[name]["ratio_to_scan"] = results[name]["seconds"] / floor
     results["command"] = common.command_line()
-    results["machine"] = common.machine_facts(args.database_url)
     return results
 
 
@@ -164,6 +163,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the working copy")
     args = parser.parse_args()
     results = asyncio.run(run(args))
+    results["machine"] = common.machine_facts(args.database_url)  # runs its own event loop
     path = common.write_results("recalc", results)
     print(markdown(results))
     print(f"\nresults: {path}")
