@@ -145,7 +145,7 @@ repayments = Table(
     "repayments",
     metadata,
     Column("repayment_id", Text, primary_key=True),
-    Column("loan_id", Text, ForeignKey("loans.loan_id"), nullable=False),
+    Column("loan_id", Text, nullable=False),  # references loans; checked by ingestion (migration 0006)
     Column("payment_date", Date, nullable=False),
     Column("payment_amount", MONEY, nullable=False),
     Column("principal_paid", MONEY, nullable=False),
@@ -171,7 +171,7 @@ repayments = Table(
 loan_schedule = Table(
     "loan_schedule",
     metadata,
-    Column("loan_id", Text, ForeignKey("loans.loan_id"), nullable=False),
+    Column("loan_id", Text, nullable=False),  # references loans; checked by ingestion (migration 0006)
     Column("installment_number", Integer, nullable=False),
     Column("due_date", Date, nullable=False),
     Column("principal_due", MONEY, nullable=False),
