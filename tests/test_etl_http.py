@@ -334,3 +334,66 @@ async def test_concurrent_batches_on_the_same_loans_queue_without_deadlock(clien
     assert (l1["current_dpd"], l1["total_outstanding"]) == (0, Decimal("0.00"))
     assert (l2["current_dpd"], l2["total_outstanding"]) == (0, Decimal("0.00"))
     assert (await counts(db))["repayments"] == 4
+
+
+async def test_nul_characters_in_text_are_rejected_with_their_path(client, app, db):
+    book = small_book()
+    book["data"]["customers"][0]["customer_name"] = "Bo\x00la"
+    response = await client.post(SYNC, json=book, headers=bearer(app, "etl"))
+    assert response.status_code == 207
+    assert [(e["entity_id"], e["field"], e["error_code"]) for e in response.json()["errors"]] == [
+        ("C1", "data.customers[0].customer_name", "INVALID_TEXT")]
+    async with db.raw_reader() as conn:  # the loan still creates its minimal customer, with a clean name
+        assert await conn.fetchval("SELECT customer_name FROM customers WHERE customer_id = 'C1'") == "Bola"
+
+
+async def test_a_later_disbursement_date_must_not_strand_stored_records(client, app, db):
+    headers = bearer(app, "etl")
+    assert (await client.post(SYNC, json=small_book(), headers=headers)).status_code == 200
+    stored = await loan(db, "L1")
+    # L1's stored repayments are dated 2026-08-15 and 2026-08-30: moving disbursement past them is refused
+    moved = {"data": {"loans": [dict(small_book()["data"]["loans"][0], disbursement_date="2026-08-20")]}}
+    response = await client.post(SYNC, json=moved, headers=headers)
+    assert response.status_code == 207
+    [error] = response.json()["errors"]
+    assert (error["entity_id"], error["field"], error["error_code"]) == (
+        "L1", "data.loans[0].disbursement_date", "DISBURSEMENT_AFTER_RECORDS")
+    assert "2026-08-15" in error["error_message"]
+    assert (await loan(db, "L1"))["disbursement_date"] == stored["disbursement_date"]
+    # re-sending the early repayment with a later date in the same batch makes the move valid,
+    # but the stored installments (due 2026-08-15 onward) still stand in the way until replaced
+    book = small_book()
+    book["data"]["loans"] = [dict(book["data"]["loans"][0], disbursement_date="2026-08-14")]
+    book["data"]["repayments"] = []
+    book["data"]["loan_schedules"] = []
+    moved_a_day = await client.post(SYNC, json=book, headers=headers)
+    assert moved_a_day.status_code == 200
+    assert (await loan(db, "L1"))["disbursement_date"].isoformat() == "2026-08-14"
+    book["data"]["loans"] = [dict(book["data"]["loans"][0], disbursement_date="2026-08-16")]
+    book["data"]["repayments"] = [dict(small_book()["data"]["repayments"][0], payment_date="2026-08-16")]
+    blocked = await client.post(SYNC, json=book, headers=headers)
+    assert blocked.status_code == 207
+    [error] = blocked.json()["errors"]
+    assert (error["error_code"], "2026-08-15" in error["error_message"]) == ("DISBURSEMENT_AFTER_RECORDS", True)
+    assert "installment" in error["error_message"]
+    # the repayment itself is checked against the stored disbursement date and accepted
+    assert blocked.json()["results"]["repayments"]["updated"] == 1
+
+
+async def test_a_schedule_that_only_loses_rows_is_seen_by_the_next_read(client, app, db):
+    headers = bearer(app, "etl")
+    assert (await client.post(SYNC, json=small_book(), headers=headers)).status_code == 200
+    query = {"query": '{ loan(loanId: "L1") { totalOutstanding schedule { installmentNumber } } }'}
+    reader = bearer(app, "admin")
+    first = (await client.post("/graphql", json=query, headers=reader)).json()["data"]["loan"]
+    assert [row["installmentNumber"] for row in first["schedule"]] == [1, 2, 3]
+    shorter = {"data": {"loan_schedules": small_book()["data"]["loan_schedules"][:2]}}
+    response = await client.post(SYNC, json=shorter, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["results"]["loan_schedules"] == {"inserted": 0, "updated": 0, "unchanged": 2, "failed": 0}
+    assert response.json()["computed_fields_updated"]["loans_affected"] == 1
+    second = (await client.post("/graphql", json=query, headers=reader)).json()["data"]["loan"]
+    assert [row["installmentNumber"] for row in second["schedule"]] == [1, 2]
+    # principal stays loan_amount - paid (3000 - 2000); interest and fees due drop to what the two
+    # paid installments carried (20 + 20), all paid: total_out 1000 + 10 + 10 before, 1000 after
+    assert (first["totalOutstanding"], second["totalOutstanding"]) == (1020.0, 1000.0)

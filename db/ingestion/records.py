@@ -53,9 +53,11 @@ IsoDate = Annotated[date, BeforeValidator(_parse_date)]
 # Native pydantic-core constraints (no Python call per value): >= 0, NUMERIC(15,2), whole cents.
 Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=2, allow_inf_nan=False)]
 Rate = Annotated[Decimal, BeforeValidator(_parse_rate)]
-Key = Annotated[str, Field(min_length=1, max_length=100, strict=True)]
-Text = Annotated[str, Field(max_length=1000, strict=True)]
-Name = Annotated[str, Field(min_length=1, max_length=1000, strict=True)]
+# PostgreSQL text cannot hold NUL: refuse it here rather than fail the batch's statement.
+NO_NUL = r"^[^\x00]*$"
+Key = Annotated[str, Field(min_length=1, max_length=100, strict=True, pattern=NO_NUL)]
+Text = Annotated[str, Field(max_length=1000, strict=True, pattern=NO_NUL)]
+Name = Annotated[str, Field(min_length=1, max_length=1000, strict=True, pattern=NO_NUL)]
 Count = Annotated[int, Field(strict=True, ge=0, le=2_000_000_000)]
 
 

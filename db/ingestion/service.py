@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
+
 from db import loan_state
 from db.engine import Database
 from db.ingestion import writer
 from db.ingestion.payload import ENTITIES, Payload
-from db.ingestion.validation import ValidatedBatch, check_references, validate_records
+from db.ingestion.validation import ValidatedBatch, check_references, reject_loans, validate_records
 
 INGEST_LOCK_KEY = 0x4C4D_0002
 
@@ -50,7 +52,11 @@ class SyncResult:
 
     @property
     def changed(self) -> bool:
-        return any(counts["inserted"] or counts["updated"] for counts in self.results.values())
+        """Whether readers may see something new: a written record, or recomputed loan state (a
+        schedule replacement that only deleted rows, a ``full`` sync on a new business date)."""
+        return self.loans_affected > 0 or any(
+            counts["inserted"] or counts["updated"] for counts in self.results.values()
+        )
 
     def body(self) -> dict[str, Any]:
         return {
@@ -79,13 +85,14 @@ async def ingest(
     counts = {name: {"inserted": 0, "updated": 0, "unchanged": 0, "failed": 0} for name in ENTITIES}
     async with database.raw_transaction() as conn:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK_KEY)
-        referenced = sorted(batch.referenced_loans())
+        named = sorted(batch.named_loans())
         known = {}
-        if referenced:
+        if named:
             rows = await conn.fetch(
-                "SELECT loan_id, disbursement_date FROM loans WHERE loan_id = ANY($1::text[])", referenced
+                "SELECT loan_id, disbursement_date FROM loans WHERE loan_id = ANY($1::text[])", named
             )
             known = {row["loan_id"]: row["disbursement_date"] for row in rows}
+        await _check_later_disbursements(conn, batch, known)
         check_references(batch, known)
 
         schedule_changed: set[str] = set()
@@ -147,6 +154,43 @@ async def ingest(
         loans_affected=affected,
         computation_time_ms=computation_ms,
     )
+
+
+_RECORDS_BEFORE = """
+SELECT l.loan_id, 'repayment' AS kind, min(r.payment_date) AS earliest
+FROM unnest($1::text[], $2::date[]) AS l(loan_id, disbursed)
+JOIN repayments r ON r.loan_id = l.loan_id AND r.payment_date < l.disbursed AND r.repayment_id <> ALL($3::text[])
+GROUP BY l.loan_id
+UNION ALL
+SELECT l.loan_id, 'schedule', min(s.due_date)
+FROM unnest($1::text[], $2::date[]) AS l(loan_id, disbursed)
+JOIN loan_schedule s ON s.loan_id = l.loan_id AND s.due_date < l.disbursed
+WHERE l.loan_id <> ALL($4::text[])
+GROUP BY l.loan_id
+"""
+
+
+async def _check_later_disbursements(
+    conn: asyncpg.Connection, batch: ValidatedBatch, stored: dict[str, date]
+) -> None:
+    """A stored loan re-sent with a later disbursement date must not leave its stored
+    repayments or (unreplaced) schedule rows dated before it (SPEC §4 date rules)."""
+    later = [loan for loan in batch.valid("loans")
+             if loan["loan_id"] in stored and loan["disbursement_date"] > stored[loan["loan_id"]]]
+    if not later:
+        return
+    rows = await conn.fetch(
+        _RECORDS_BEFORE,
+        [loan["loan_id"] for loan in later],
+        [loan["disbursement_date"] for loan in later],
+        [payment["repayment_id"] for payment in batch.valid("repayments")],
+        sorted({row["loan_id"] for row in batch.valid("loan_schedules")}),
+    )
+    problems: dict[str, str] = {}
+    for row in rows:
+        what = "a stored repayment is dated" if row["kind"] == "repayment" else "a stored installment is due"
+        problems.setdefault(row["loan_id"], f"{what} {row['earliest'].isoformat()}, before the new disbursement_date")
+    reject_loans(batch, problems)
 
 
 def _fill(counts: dict[str, int], batch: ValidatedBatch, name: str, result: writer.Written, extra: int) -> None:

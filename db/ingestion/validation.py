@@ -88,7 +88,9 @@ _PYDANTIC_CODES = {
     "less_than_equal": "OUT_OF_RANGE",
     "string_too_short": "EMPTY_VALUE",
     "string_too_long": "TOO_LONG",
+    "string_pattern_mismatch": "INVALID_TEXT",
 }
+_MESSAGES = {"INVALID_TEXT": "must not contain NUL characters"}
 
 
 @dataclass(frozen=True)
@@ -132,12 +134,13 @@ class ValidatedBatch:
         self.errors.append(RecordError(entity.entity_type, entity.entity_id(raw), path, code, message))
         self.rejected[entity.name].add(index)
 
-    def referenced_loans(self) -> set[str]:
-        """Loan ids named by schedule rows and repayments but not accepted as loans in this batch."""
-        in_batch = {loan["loan_id"] for loan in self.valid("loans")}
-        named = {row["loan_id"] for row in self.valid("loan_schedules")}
-        named |= {payment["loan_id"] for payment in self.valid("repayments")}
-        return named - in_batch
+    def named_loans(self) -> set[str]:
+        """Loan ids of the accepted loans, schedule rows and repayments (their stored
+        disbursement dates are what phase two checks against)."""
+        named = {loan["loan_id"] for loan in self.valid("loans")}
+        named.update(row["loan_id"] for row in self.valid("loan_schedules"))
+        named.update(payment["loan_id"] for payment in self.valid("repayments"))
+        return named
 
 
 def validate_records(payload: Payload, business_date: date) -> ValidatedBatch:
@@ -153,26 +156,41 @@ def validate_records(payload: Payload, business_date: date) -> ValidatedBatch:
 def _validate_entity(
     batch: ValidatedBatch, entity: Entity, raws: list[Any], business_date: date
 ) -> list[tuple[int, Any]]:
-    records = _typed(batch, entity, raws)
+    records: dict[int, dict[str, Any]] = cast(dict[int, dict[str, Any]], _typed(batch, entity, raws))
     for index, record in records.items():
         for field_name, code, message in entity.rule(record, business_date):
             batch.reject(entity, index, field_name, code, message)
     # The same key twice: identical copies merge into the first, differing copies are all rejected.
+    # Copies are compared as validated (so "100" and 100.00 are the same amount); a copy that
+    # failed its types is compared as sent.
+    fields = entity.key_fields
+    keys = [
+        tuple(records[i][name] for name in fields) if i in records else entity.raw_key(raw)
+        for i, raw in enumerate(raws)
+    ]
+    rejected = batch.rejected[entity.name]
+    present = [key for key in keys if key is not None]
+    if len(set(present)) == len(present):  # no key repeats: the usual batch
+        return [(i, records[i]) for i in range(len(raws)) if i in records and i not in rejected]
     by_key: dict[Hashable, list[int]] = defaultdict(list)
-    for index, raw in enumerate(raws):
-        key = entity.raw_key(raw)
+    for index, key in enumerate(keys):
         if key is not None:
             by_key[key].append(index)
+
+    def content(i: int) -> Any:
+        return ("typed", records[i]) if i in records else ("raw", raws[i])
+
     accepted: list[tuple[int, Any]] = []
     for indexes in by_key.values():
-        first = raws[indexes[0]]
-        if any(raws[i] != first for i in indexes[1:]):
+        first = content(indexes[0])
+        if any(content(i) != first for i in indexes[1:]):
             for index in indexes:
                 batch.reject(
                     entity, index, "", "DUPLICATE_CONFLICT",
-                    f"{entity.entity_type} {entity.entity_id(first)} appears more than once with different content",
+                    f"{entity.entity_type} {entity.entity_id(raws[indexes[0]])} appears more than once "
+                    "with different content",
                 )
-        elif indexes[0] in records and indexes[0] not in batch.rejected[entity.name]:
+        elif indexes[0] in records and indexes[0] not in rejected:
             accepted.append((indexes[0], records[indexes[0]]))
     accepted.sort(key=lambda item: item[0])
     return accepted
@@ -191,18 +209,29 @@ def _typed(batch: ValidatedBatch, entity: Entity, raws: list[Any]) -> dict[int, 
             money = len(loc) > 1 and loc[1] in MONEY_FIELDS
             code = (_MONEY_CODES if money else _PYDANTIC_CODES).get(item["type"], item["type"].upper())
             message = f"each {entity.entity_type} must be a JSON object" if code == "INVALID_RECORD" else item["msg"]
+            message = _MESSAGES.get(code, message)
             batch.reject(entity, index, ".".join(str(part) for part in loc[1:]), code, message)
             bad.add(index)
     clean = [i for i in range(len(raws)) if i not in bad]
     return dict(zip(clean, adapter.validate_python([raws[i] for i in clean]), strict=True))
 
 
+def reject_loans(batch: ValidatedBatch, problems: dict[str, str]) -> None:
+    """Reject accepted loans whose new disbursement_date contradicts their stored records."""
+    if problems:
+        _filter(
+            batch, ENTITY_SPECS["loans"],
+            lambda loan: ("disbursement_date", "DISBURSEMENT_AFTER_RECORDS", problems[loan["loan_id"]])
+            if loan["loan_id"] in problems else None,
+        )
+
+
 def check_references(batch: ValidatedBatch, known_disbursements: dict[str, date]) -> None:
     """Phase two: schedule rows and repayments need a known loan and dates on/after disbursement.
 
     ``known_disbursements`` holds the loans stored in the database; loans accepted in this batch
-    take precedence. A loan whose schedule lost any row is rejected whole, so a schedule is never
-    half-replaced.
+    take precedence (a rejected loan's rows are checked against its stored date). A loan whose
+    schedule lost any row is rejected whole, so a schedule is never half-replaced.
     """
     disbursed = dict(known_disbursements)
     disbursed.update({loan["loan_id"]: loan["disbursement_date"] for loan in batch.valid("loans")})
