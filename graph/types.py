@@ -41,7 +41,8 @@ class SortDirection(Enum):
     DESC = "desc"
 
 
-@strawberry.enum(description="Every metric the officer list can sort on.")
+@strawberry.enum(description="Every metric the officer list can sort on (the scores, every ratio and every "
+                             "Portfolio amount and count but the buckets), plus name and id.")
 class OfficerSortField(Enum):
     RISK_SCORE = "risk_score"
     DQI = "dqi"
@@ -57,9 +58,19 @@ class OfficerSortField(Enum):
     ACTIVE_LOANS = "active_loans"
     TOTAL_PORTFOLIO = "total_portfolio"
     OVERDUE_15D_AMOUNT = "overdue_15d_amount"
+    OVERDUE_15D_COUNT = "overdue_15d_count"
     DISBURSED_COUNT = "disbursed_count"
     DISBURSED_AMOUNT = "disbursed_amount"
     TOTAL_YIELD = "total_yield"
+    INTEREST_COLLECTED = "interest_collected"
+    FEES_COLLECTED = "fees_collected"
+    FEES_DUE = "fees_due"
+    WAIVERS_AMOUNT = "waivers_amount"
+    TOTAL_ENTRIES = "total_entries"
+    BACKDATED_COUNT = "backdated_count"
+    REVERSALS_COUNT = "reversals_count"
+    AMOUNT_DUE_7D = "amount_due_7d"
+    PAR15_MID_MONTH = "par15_mid_month"
     OFFICER_NAME = "officer_name"
     OFFICER_ID = "officer_id"
 

@@ -132,9 +132,32 @@ SORTS = {
     "D06_SLIPPAGE": "d06_slippage", "ROLL": "roll", "FRR": "frr", "AYR": "ayr", "PORR": "porr",
     "ON_TIME_RATE": "on_time_rate", "CHANNEL_PURITY": "channel_purity", "ACTIVE_LOANS": "active_loans",
     "TOTAL_PORTFOLIO": "total_portfolio", "OVERDUE_15D_AMOUNT": "overdue_15d_amount",
-    "DISBURSED_COUNT": "disbursed_count", "DISBURSED_AMOUNT": "disbursed_amount", "TOTAL_YIELD": "total_yield",
+    "OVERDUE_15D_COUNT": "overdue_15d_count", "DISBURSED_COUNT": "disbursed_count",
+    "DISBURSED_AMOUNT": "disbursed_amount", "TOTAL_YIELD": "total_yield", "INTEREST_COLLECTED": "interest_collected",
+    "FEES_COLLECTED": "fees_collected", "FEES_DUE": "fees_due", "WAIVERS_AMOUNT": "waivers_amount",
+    "TOTAL_ENTRIES": "total_entries", "BACKDATED_COUNT": "backdated_count", "REVERSALS_COUNT": "reversals_count",
+    "AMOUNT_DUE_7D": "amount_due_7d", "PAR15_MID_MONTH": "par15_mid_month",
     "OFFICER_NAME": "officer_name", "OFFICER_ID": "officer_id",
 }
+
+
+def test_every_metric_has_a_sort_field() -> None:
+    """SPEC §6: sorting covers every metric. Each scalar of OfficerMetrics and Portfolio (the
+    bucket list aside) has an OfficerSortField, and the sort test below runs all of them."""
+    from strawberry.utils.str_converters import to_camel_case
+
+    from graph import types as t
+    from graph.schema import build_schema
+    from tests.conftest import make_settings
+
+    schema = build_schema(make_settings(None))._schema
+    metric_fields = {name for type_name in ("OfficerMetrics", "Portfolio")
+                     for name in schema.get_type(type_name).fields}  # type: ignore[union-attr]
+    metric_fields -= {"calculationDate", "periodStart", "periodEnd", "riskBand", "dqiBand", "riskPenalties",
+                      "portfolio", "buckets"}
+    sort_fields = {to_camel_case(field.value) for field in t.OfficerSortField} - {"officerName", "officerId"}
+    assert sort_fields == metric_fields
+    assert set(SORTS) == {field.name for field in t.OfficerSortField}
 
 
 def sort_value(spec: dict[str, Any], officer_id: str, name: str) -> Any:
@@ -160,8 +183,11 @@ def expected_order(spec: dict[str, Any], name: str, descending: bool) -> list[st
 async def test_officers_sort_on_every_metric_both_ways(book: Book, window: str, field: str) -> None:
     period, spec = WINDOWS[window]
     for direction in ("ASC", "DESC"):
-        got = await officer_ids(book, period=period, sort={"field": field, "direction": direction})
+        order = {"field": field, "direction": direction}
+        got = await officer_ids(book, period=period, sort=order)
         assert got == expected_order(spec, SORTS[field], direction == "DESC"), (field, direction)
+        # the keyset cursors of this ordering: pages of two concatenate to the same list
+        assert await walk_officer_pages(book, 2, period=period, sort=order) == got, (field, direction)
 
 
 NULLS_DAY = "2026-09-12"  # two officers have no roll and two no FIMR on this day
