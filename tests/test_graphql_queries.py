@@ -34,6 +34,7 @@ from tests.graphql_support import (
     expected_schedule,
     loaded_book,
     main_region,
+    money,
 )
 
 WINDOWS = {"default": (None, MTD), "custom": (CUSTOM_PERIOD, CUSTOM)}
@@ -473,13 +474,48 @@ async def test_regions_equal_the_expected_book(book: Book, window: str) -> None:
 
 
 async def test_a_bad_period_is_a_client_error(book: Book) -> None:
-    for period in ({"startDate": "2026-09-10", "endDate": "2026-09-01"}, {"endDate": "2026-09-19"},
-                   {"startDate": "2024-01-01", "endDate": "2026-09-18"}):
+    for period in ({"startDate": "2026-09-10", "endDate": "2026-09-01"}, {"endDate": "2026-09-19"}):
         for query in ("query($p: PeriodInput) { officers(period: $p) { totalCount } }",
                       "query($p: PeriodInput) { branches(period: $p) { branch } }",
                       "query($p: PeriodInput) { regions(period: $p) { region } }"):
             errors = await book.errors(query, {"p": period})
             assert errors[0]["extensions"]["code"] == "BAD_REQUEST", (query, period)
+
+
+async def test_a_window_of_several_years_counts_every_flow(book: Book) -> None:
+    """SPEC §5.4 makes only S after D an error: a window opening long before the book's first
+    loan is computed, and its flows are the whole book's (the FIMR cohort is the all-time one)."""
+    period = {"startDate": "2020-01-01", "endDate": BUSINESS_DATE.isoformat()}
+    portfolio = "portfolio { disbursedCount disbursedAmount }"
+    data = await book.gql(
+        f"""query($p: PeriodInput) {{
+              officers(period: $p) {{ periodStart calculationDate nodes {{ officerId metrics {{ periodStart
+                fimr {{ numerator denominator }} allTimeFimr {{ numerator denominator }} {portfolio} }} }} }}
+              branches(period: $p) {{ branch periodStart {portfolio} }}
+              regions(period: $p) {{ region {portfolio} }} }}""",
+        {"p": period},
+    )
+    assert (data["officers"]["periodStart"], data["officers"]["calculationDate"]) == ("2020-01-01", "2026-09-18")
+
+    def disbursed(key: str, value: str) -> dict[str, Any]:
+        mine = [loan for loan in PAYLOAD["loans"] if loan[key] == value]
+        return {"disbursedCount": len(mine), "disbursedAmount": money(str(sum(Decimal(loan["loan_amount"])
+                                                                                  for loan in mine)))}
+
+    assert len(data["officers"]["nodes"]) == 6
+    for node in data["officers"]["nodes"]:
+        metrics = node["metrics"]
+        assert metrics["periodStart"] == "2020-01-01"
+        assert metrics["portfolio"] == disbursed("officer_id", node["officerId"])
+        assert metrics["fimr"] == metrics["allTimeFimr"]
+        want = MTD["officer"][node["officerId"]]
+        assert metrics["fimr"]["denominator"] == want["all_time_fimr_cohort_count"]
+    assert sum(n["metrics"]["portfolio"]["disbursedCount"] for n in data["officers"]["nodes"]) == 240
+    for row in data["branches"]:
+        assert row["periodStart"] == "2020-01-01"
+        assert row["portfolio"] == disbursed("branch", row["branch"]), row["branch"]
+    for row in data["regions"]:
+        assert row["portfolio"] == disbursed("region", row["region"]), row["region"]
 
 
 # --- drilldowns and loans ---------------------------------------------------------------------

@@ -729,8 +729,14 @@ async def test_graphql_errors_keep_their_code_and_status(rest: Rest) -> None:
     assert future["details"] == {"argument": "period"}
     await rest.error("GET", "/api/v1/metrics/branches?date=2027-01-01", 400)
     await rest.error("GET", "/api/v1/metrics/officers/OFF0001?date=2027-01-01", 400)
-    wide = await rest.error("GET", "/api/v1/metrics/officers?start_date=2025-01-01&end_date=2026-09-18", 400)
-    assert "366" in wide["message"]
+    reversed_window = await rest.error("GET", "/api/v1/metrics/officers?start_date=2026-09-10&end_date=2026-09-01",
+                                       400)
+    assert reversed_window["code"] == "BAD_REQUEST"
+    assert reversed_window["details"] == {"parameter": "start_date", "value": "2026-09-10", "end_date": "2026-09-01"}
+    # SPEC §5.4 limits only S after D: a window of several years is served (every loan disbursed in it)
+    wide = await rest.get("/api/v1/metrics/officers?start_date=2020-01-01&end_date=2026-09-18&per_page=10")
+    assert (wide["meta"]["total"], wide["meta"]["period_start"]) == (6, "2020-01-01")
+    assert {row["officer_id"] for row in wide["data"]} == {f"OFF000{n}" for n in range(1, 7)}
     method = await rest.error("DELETE", "/api/v1/metrics/officers", 405)
     assert method["code"] == "METHOD_NOT_ALLOWED"
     assert method["details"] == {"allowed": ["GET"]}
