@@ -64,53 +64,50 @@ WHERE s.loan_id = o.loan_id AND s.installment_number = o.installment_number
 # 1. The payment part. A new loan gets its loan_state row here (the schedule pass fills the rest).
 _PAYMENT_STATE = """
 WITH ids AS ({ids}),
-payment_days AS (
+days AS (
     SELECT loan_id, payment_date,
-           sum((principal_paid + interest_paid + fees_paid) * 100)::bigint AS coverage_c,
-           sum(principal_paid * 100)::bigint AS principal_c,
-           sum(interest_paid * 100)::bigint AS interest_c,
-           sum(fees_paid * 100)::bigint AS fees_c,
-           sum(coalesce(waiver_amount, 0) * 100)::bigint AS waivers_c
+           count(*) FILTER (WHERE NOT is_reversed) AS counted,
+           coalesce(sum((principal_paid + interest_paid + fees_paid) * 100) FILTER (WHERE NOT is_reversed), 0)::bigint
+               AS coverage_c,
+           coalesce(sum(principal_paid * 100) FILTER (WHERE NOT is_reversed), 0)::bigint AS principal_c,
+           coalesce(sum(interest_paid * 100) FILTER (WHERE NOT is_reversed), 0)::bigint AS interest_c,
+           coalesce(sum(fees_paid * 100) FILTER (WHERE NOT is_reversed), 0)::bigint AS fees_c,
+           coalesce(sum(coalesce(waiver_amount, 0) * 100) FILTER (WHERE NOT is_reversed), 0)::bigint AS waivers_c,
+           count(*) AS entries,
+           count(*) FILTER (WHERE is_backdated) AS backdated,
+           count(*) FILTER (WHERE is_reversed) AS reversed
     FROM ids JOIN repayments USING (loan_id)
-    WHERE NOT is_reversed
     GROUP BY loan_id, payment_date
 ),
+cumulative AS (
+    SELECT loan_id, payment_date, counted, coverage_c,
+           (sum(coverage_c) OVER w)::bigint AS cum_coverage,
+           (sum(principal_c) OVER w)::bigint AS cum_principal,
+           (sum(interest_c) OVER w)::bigint AS cum_interest,
+           (sum(fees_c) OVER w)::bigint AS cum_fees,
+           (sum(waivers_c) OVER w)::bigint AS cum_waivers,
+           (sum(entries) OVER w)::integer AS cum_entries,
+           (sum(backdated) OVER w)::integer AS cum_backdated,
+           (sum(reversed) OVER w)::integer AS cum_reversed
+    FROM days
+    WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
+),
+-- one pass over the loan's repayments: the payment arrays keep the dates with a counted
+-- (non-reversed) repayment, the entry arrays every date
 payments AS (
     SELECT loan_id,
-           array_agg(payment_date ORDER BY payment_date) AS pay_dates,
-           array_agg(cum_coverage ORDER BY payment_date) AS pay_cum,
-           array_agg(cum_principal ORDER BY payment_date) AS pay_cum_principal,
-           array_agg(cum_interest ORDER BY payment_date) AS pay_cum_interest,
-           array_agg(cum_fees ORDER BY payment_date) AS pay_cum_fees,
-           array_agg(cum_waivers ORDER BY payment_date) AS pay_cum_waivers,
-           min(payment_date) FILTER (WHERE coverage_c > 0) AS first_received_date
-    FROM (
-        SELECT loan_id, payment_date, coverage_c,
-               (sum(coverage_c) OVER w)::bigint AS cum_coverage,
-               (sum(principal_c) OVER w)::bigint AS cum_principal,
-               (sum(interest_c) OVER w)::bigint AS cum_interest,
-               (sum(fees_c) OVER w)::bigint AS cum_fees,
-               (sum(waivers_c) OVER w)::bigint AS cum_waivers
-        FROM payment_days
-        WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
-    ) cumulative
-    GROUP BY loan_id
-),
-entries AS (
-    SELECT loan_id,
+           array_agg(payment_date ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_dates,
+           array_agg(cum_coverage ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum,
+           array_agg(cum_principal ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum_principal,
+           array_agg(cum_interest ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum_interest,
+           array_agg(cum_fees ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum_fees,
+           array_agg(cum_waivers ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum_waivers,
+           min(payment_date) FILTER (WHERE counted > 0 AND coverage_c > 0) AS first_received_date,
            array_agg(payment_date ORDER BY payment_date) AS entry_dates,
            array_agg(cum_entries ORDER BY payment_date) AS entry_cum,
            array_agg(cum_backdated ORDER BY payment_date) AS entry_backdated_cum,
            array_agg(cum_reversed ORDER BY payment_date) AS entry_reversed_cum
-    FROM (
-        SELECT loan_id, payment_date,
-               (sum(count(*)) OVER w)::integer AS cum_entries,
-               (sum(count(*) FILTER (WHERE is_backdated)) OVER w)::integer AS cum_backdated,
-               (sum(count(*) FILTER (WHERE is_reversed)) OVER w)::integer AS cum_reversed
-        FROM ids JOIN repayments USING (loan_id)
-        GROUP BY loan_id, payment_date
-        WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
-    ) cumulative
+    FROM cumulative
     GROUP BY loan_id
 )
 INSERT INTO loan_state AS st (
@@ -123,9 +120,9 @@ SELECT l.loan_id, l.officer_id, l.branch, l.region, l.channel, l.disbursement_da
        (l.loan_amount * 100)::bigint, 0, 0, true, '{{}}', '{{}}',
        coalesce(p.pay_dates, '{{}}'), coalesce(p.pay_cum, '{{}}'), coalesce(p.pay_cum_principal, '{{}}'),
        coalesce(p.pay_cum_interest, '{{}}'), coalesce(p.pay_cum_fees, '{{}}'), coalesce(p.pay_cum_waivers, '{{}}'),
-       p.first_received_date, coalesce(e.entry_dates, '{{}}'), coalesce(e.entry_cum, '{{}}'),
-       coalesce(e.entry_backdated_cum, '{{}}'), coalesce(e.entry_reversed_cum, '{{}}')
-FROM ids JOIN loans l USING (loan_id) LEFT JOIN payments p USING (loan_id) LEFT JOIN entries e USING (loan_id)
+       p.first_received_date, coalesce(p.entry_dates, '{{}}'), coalesce(p.entry_cum, '{{}}'),
+       coalesce(p.entry_backdated_cum, '{{}}'), coalesce(p.entry_reversed_cum, '{{}}')
+FROM ids JOIN loans l USING (loan_id) LEFT JOIN payments p USING (loan_id)
 ON CONFLICT (loan_id) DO UPDATE SET
     pay_dates = EXCLUDED.pay_dates, pay_cum = EXCLUDED.pay_cum, pay_cum_principal = EXCLUDED.pay_cum_principal,
     pay_cum_interest = EXCLUDED.pay_cum_interest, pay_cum_fees = EXCLUDED.pay_cum_fees,

@@ -200,7 +200,7 @@ loan_schedule = Table(
 loan_state = Table(
     "loan_state",
     metadata,
-    Column("loan_id", Text, ForeignKey("loans.loan_id", ondelete="CASCADE"), primary_key=True),
+    Column("loan_id", Text, primary_key=True),  # a loan's id; written only with it (migration 0006)
     Column("officer_id", Text, nullable=False),
     Column("branch", Text, nullable=False),
     Column("region", Text, nullable=False),

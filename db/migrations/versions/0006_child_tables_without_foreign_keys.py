@@ -1,7 +1,8 @@
-"""loan_schedule and repayments reference loans without foreign-key constraints.
+"""loan_schedule, repayments and loan_state reference loans without foreign-key constraints.
 
 A foreign key is a per-row trigger: on a 10k-record batch it cost about 50 ms per table, a
-sixth of the batch. Ingestion is the only writer of both tables and already checks every
+sixth of the batch (loan_state's, checked on every state update, a few ms more). Ingestion is
+the only writer of these tables and already checks every
 reference (``db.ingestion.validation.check_references``) inside the batch's transaction, under
 the ingestion lock, and nothing deletes loans, so a reference cannot dangle.
 
@@ -23,8 +24,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.drop_constraint("loan_schedule_loan_id_fkey", "loan_schedule", type_="foreignkey")
     op.drop_constraint("repayments_loan_id_fkey", "repayments", type_="foreignkey")
+    op.drop_constraint("loan_state_loan_id_fkey", "loan_state", type_="foreignkey")
 
 
 def downgrade() -> None:
     op.create_foreign_key("loan_schedule_loan_id_fkey", "loan_schedule", "loans", ["loan_id"], ["loan_id"])
     op.create_foreign_key("repayments_loan_id_fkey", "repayments", "loans", ["loan_id"], ["loan_id"])
+    op.create_foreign_key(
+        "loan_state_loan_id_fkey", "loan_state", "loans", ["loan_id"], ["loan_id"], ondelete="CASCADE"
+    )
