@@ -3,8 +3,9 @@ on-demand engine, so every GraphQL and REST field reads the same values.
 
 The default window (month to date) of a calculated date reads officer_metrics_daily /
 branch_metrics_daily; any other window (and regions, which have no daily table) runs the
-metric engine with the caller's scope. Bands and penalty inputs are computed in SQL from the
-exact numerators and denominators (SPEC §3: stored ratios are for reading only).
+metric engine with the caller's scope. Bands and penalty inputs are computed in SQL at read time
+with the current thresholds: ratio bands from the exact numerators and denominators (SPEC §3:
+stored ratios are for reading only), risk and DQI bands from the stored scores.
 """
 
 from __future__ import annotations
@@ -171,14 +172,28 @@ def _display(name: str, numerator: Decimal | int, denominator: Decimal | int) ->
     return float(numerator) / float(denominator)
 
 
+def risk_band_sql(score: str, bands: BandSettings) -> str:
+    """SQL: the risk band of the score expression ``score`` under the current thresholds."""
+    return f"lm_risk_band({score}, {int(bands.risk_green)}, {int(bands.risk_watch)}, {int(bands.risk_amber)})"
+
+
+def dqi_band_sql(dqi: str, bands: BandSettings) -> str:
+    """SQL: the DQI band of the expression ``dqi`` under the current thresholds."""
+    return f"lm_dqi_band({dqi}, {int(bands.dqi_green)}, {int(bands.dqi_watch)})"
+
+
 def band_columns(alias: str, bands: BandSettings) -> str:
-    """SQL columns: the ratio bands and penalty inputs of a daily-table row ``alias``."""
+    """SQL columns: every band and the penalty inputs of a daily-table row ``alias``. Bands are
+    always the current settings' (the stored risk_band/dqi_band are those of the recalculation
+    that wrote the row): score bands from the stored scores, ratio bands from the exact parts."""
     a = alias
 
     def at_most(n: str, d: str, green: float, watch: float) -> str:
         return f"lm_band_at_most({a}.{n}, {a}.{d}, {Decimal(str(green))}, {Decimal(str(watch))})"
 
     return ", ".join([
+        f"{risk_band_sql(f'{a}.risk_score', bands)} AS risk_band",
+        f"{dqi_band_sql(f'{a}.dqi', bands)} AS dqi_band",
         f"{at_most('first_miss_count', 'fimr_cohort_count', bands.fimr_green, bands.fimr_watch)} AS fimr_band",
         f"{at_most('all_time_first_miss_count', 'all_time_fimr_cohort_count', bands.fimr_green, bands.fimr_watch)}"
         " AS all_time_fimr_band",
@@ -208,7 +223,7 @@ def daily_snapshot_columns(alias: str, bands: BandSettings, *, float_gap: bool =
         *(f"({a}.{name} * 100)::int8 AS {name}" for name in engine.MONEY_COMPONENTS),
         *(f"{a}.{name}" for name in _DAILY_COUNTS),
         *([f"{a}.had_float_gap"] if float_gap else []),
-        f"{a}.risk_score", f"{a}.risk_band", f"{a}.dqi", f"{a}.dqi_band",
+        f"{a}.risk_score", f"{a}.dqi",
         band_columns(a, bands),
     ])
 

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from db import metric_engine as engine
 from graph import types as t
 from graph.errors import bad_request
-from resolvers.metric_rows import MetricSnapshot, daily_snapshot_columns, empty_snapshot, snapshot_from_row
+from resolvers.metric_rows import (
+    MetricSnapshot,
+    daily_snapshot_columns,
+    empty_snapshot,
+    risk_band_sql,
+    snapshot_from_row,
+)
 from resolvers.pagination import (
     OrderTerm,
     after_in_memory,
@@ -135,8 +141,9 @@ async def _list_from_daily(
     where = [f"m.calculation_date = {params.add(window.end, 'date')}",
              scope_predicate(ctx.principal, params, branch="o.branch", region="o.region"),
              *_filters(filter, params)]
-    if filter is not None and filter.risk_band is not None:
-        where.append(f"m.risk_band = {params.add(filter.risk_band.value)}")
+    bands = ctx.application.settings.bands
+    if filter is not None and filter.risk_band is not None:  # the band under the current thresholds
+        where.append(f"{risk_band_sql('m.risk_score', bands)} = {params.add(filter.risk_band.value)}")
     terms = _terms(sort)
     outer_terms = [OrderTerm(term.expression.replace("m.", "f.").replace("o.", "f."), term.descending, term.key)
                    for term in terms]
@@ -144,7 +151,6 @@ async def _list_from_daily(
     if after:
         casts = [_sort_sql(t_.key)[1] for t_ in terms]
         keyset = after_predicate(outer_terms, decode_cursor(after, terms, casts), params, casts)
-    bands = ctx.application.settings.bands
     day = params.add(window.end, "date")
     sort_columns = ", ".join(dict.fromkeys(f"{term.expression} AS {term.key}" for term in terms))
     # the values a cursor records, as stored (money columns below are read as cents)

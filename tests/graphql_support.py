@@ -311,3 +311,65 @@ async def loaded_book(*, history_from: date = HISTORY_START) -> AsyncIterator[Bo
     finally:
         await application.stop()
         await drop_database(url)
+
+
+@asynccontextmanager
+async def same_book_with(book: Book, **overrides: Any) -> AsyncIterator[Book]:
+    """A second application on ``book``'s database with other settings (band thresholds, for
+    one), with its own cache, and a client on its HTTP app."""
+    from graph.app import create_app
+
+    application = create_application(make_settings(book.url, redis_url=None, **overrides))
+    await application.start(migrate_schema=False)
+    try:
+        other = Book(application, httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(application)),
+                                                    base_url="http://testserver"), book.url)
+        async with other.http:
+            yield other
+    finally:
+        await application.stop()
+
+
+def band_of_score(score: int, green: int, watch: int, amber: int | None = None) -> str:
+    """SPEC §5.6 score bands, boundaries inclusive (GraphQL spelling); DQI has no amber band."""
+    if score >= green:
+        return "GREEN"
+    if score >= watch:
+        return "WATCH"
+    if amber is None:
+        return "FLAG"
+    return "AMBER" if score >= amber else "RED"
+
+
+def band_of_ratio(name: str, numerator: Decimal | float | str, denominator: Decimal | float | str,
+                  bands: Any) -> str | None:
+    """SPEC §5.6 ratio bands, compared exactly (Fractions) with the thresholds of ``bands``."""
+    from fractions import Fraction
+
+    n, d = Fraction(str(numerator)), Fraction(str(denominator))
+    if d == 0:
+        return None
+    green, watch = {"fimr": (bands.fimr_green, bands.fimr_watch),
+                    "all_time_fimr": (bands.fimr_green, bands.fimr_watch),
+                    "d06_slippage": (bands.slippage_green, bands.slippage_watch),
+                    "roll": (bands.roll_green, bands.roll_watch),
+                    "ayr": (bands.ayr_green, bands.ayr_watch)}[name]
+    value = n / d
+    if name == "ayr":  # higher is better
+        return "GREEN" if value >= Fraction(str(green)) else "WATCH" if value >= Fraction(str(watch)) else "FLAG"
+    return "GREEN" if value <= Fraction(str(green)) else "WATCH" if value <= Fraction(str(watch)) else "FLAG"
+
+
+def rebanded(metrics: dict[str, Any], bands: Any) -> dict[str, Any]:
+    """OfficerMetrics as GraphQL returned them, with every band recomputed under ``bands`` from
+    the answer's own scores and exact ratio parts."""
+    result = {**metrics}
+    for field, name in RATIOS.items():
+        if field in result and name in BANDED:
+            ratio = result[field]
+            result[field] = {**ratio, "band": band_of_ratio(name, ratio["numerator"], ratio["denominator"], bands)}
+    if "riskScore" in result:
+        result["riskBand"] = band_of_score(result["riskScore"], bands.risk_green, bands.risk_watch, bands.risk_amber)
+    if "dqi" in result:
+        result["dqiBand"] = band_of_score(result["dqi"], bands.dqi_green, bands.dqi_watch)
+    return result

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from db import metric_engine as engine
+from loanmetrics.settings import BandSettings
 from resolvers.metric_rows import snapshot_from_row
 from tests.conftest import BUSINESS_DATE
 from tests.graphql_support import (
@@ -28,6 +29,7 @@ from tests.graphql_support import (
     REPAYMENT_FIELDS,
     SCHEDULE_FIELDS,
     Book,
+    band_of_score,
     expected_loan,
     expected_metrics,
     expected_repayments,
@@ -35,6 +37,8 @@ from tests.graphql_support import (
     loaded_book,
     main_region,
     money,
+    rebanded,
+    same_book_with,
 )
 
 WINDOWS = {"default": (None, MTD), "custom": (CUSTOM_PERIOD, CUSTOM)}
@@ -307,6 +311,54 @@ async def test_officer_filters(book: Book, window: str) -> None:
         assert set(await officer_ids(book, period=period, filter={"riskBand": band})) == wanted, band
     combined = await officer_ids(book, period=period, filter={"region": "Lagos", "riskBand": "GREEN"})
     assert set(combined) == {k for k in ("OFF0004", "OFF0005", "OFF0006") if spec["officer"][k]["risk_band"] == "GREEN"}
+
+
+# --- bands under other thresholds --------------------------------------------------------------
+
+# thresholds that move most bands of the example book away from the defaults'
+OTHER_BANDS = BandSettings(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
+                           fimr_green=0.3, fimr_watch=0.6, slippage_green=0.6, slippage_watch=1.0,
+                           roll_green=0.1, roll_watch=0.3, ayr_green=0.2, ayr_watch=0.1)
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+async def test_every_band_follows_the_current_thresholds(book: Book, window: str) -> None:
+    """Daily rows store the bands of the recalculation that wrote them; a server started with
+    other thresholds answers every band, score bands and ratio bands alike, under its own (the
+    stored scores and exact parts do not change), in lists, filters, aggregates and history."""
+    period, spec = WINDOWS[window]
+    query = f"""query($period: PeriodInput) {{
+          officers(period: $period) {{ nodes {{ officerId metrics {{ {METRICS_FIELDS} }} }} }}
+          branches(period: $period) {{ branch {METRICS_FIELDS} }}
+          officer(officerId: "OFF0001") {{ history(startDate: "2026-09-01", endDate: "2026-09-18") {{
+            riskScore riskBand dqi dqiBand {" ".join(f"{f} {{ numerator denominator band }}" for f in RATIOS)} }} }}
+        }}"""
+    async with same_book_with(book, bands=OTHER_BANDS) as other:
+        data = await other.gql(query, {"period": period})
+        by_band = {band: set(await officer_ids(other, period=period, filter={"riskBand": band}))
+                   for band in ("GREEN", "WATCH", "AMBER", "RED")}
+    moved = 0
+    for node in data["officers"]["nodes"]:
+        want = expected_metrics(spec["officer"][node["officerId"]])
+        assert node["metrics"] == rebanded(want, OTHER_BANDS), node["officerId"]
+        moved += node["metrics"] != want
+    assert moved == 6  # every officer has at least one band that the new thresholds moved
+    for row in data["branches"]:
+        want = expected_metrics(spec["branch"][row["branch"]])
+        assert {k: v for k, v in row.items() if k != "branch"} == rebanded(want, OTHER_BANDS), row["branch"]
+    history = data["officer"]["history"]
+    assert len(history) == 18
+    for entry in history:
+        assert entry == rebanded(entry, OTHER_BANDS)
+    # the filter selects by the band under the current thresholds, not the stored one
+    scores = {key: spec["officer"][key]["risk_score"] for key in spec["officer"]}
+    assert by_band == {band: {k for k, score in scores.items() if band_of_score(score, 90, 85, 80) == band}
+                       for band in ("GREEN", "WATCH", "AMBER", "RED")}
+    assert by_band["RED"] == {"OFF0004", "OFF0005"}
+    # the book's own server (default thresholds) still answers the defaults
+    data = await book.gql(query, {"period": period})
+    for node in data["officers"]["nodes"]:
+        assert node["metrics"] == expected_metrics(spec["officer"][node["officerId"]])
 
 
 # --- one officer -------------------------------------------------------------------------------

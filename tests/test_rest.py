@@ -17,9 +17,11 @@ from db.ingestion.service import ingest
 from db.metric_engine import EngineOptions
 from db.team_members import upsert_team_members
 from loanmetrics.application import Application
+from loanmetrics.settings import BandSettings
 from resolvers.rest.common import graphql_failure
 from scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE, bearer
+from tests.graphql_support import band_of_ratio, band_of_score
 
 HISTORY_FROM = date(2026, 8, 19)  # daily rows from here: the trend's 30 days and August's last day
 OFFICER_ROW_KEYS = [
@@ -392,6 +394,59 @@ async def test_officer_detail_on_a_date(rest: Rest, client: httpx.AsyncClient, b
     assert body["meta"]["trend_start"] == "2026-08-07"
     assert body["meta"]["previous_month_end"] == "2026-08-31"
     assert body["data"]["trend"][0]["date"] == HISTORY_FROM.isoformat()  # only calculated days
+
+
+# thresholds that move most bands of the example book away from the defaults'
+OTHER_BANDS = BandSettings(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
+                           fimr_green=0.3, fimr_watch=0.6, slippage_green=0.6, slippage_watch=1.0,
+                           roll_green=0.1, roll_watch=0.3, ayr_green=0.2, ayr_watch=0.1)
+
+
+async def test_every_band_follows_the_current_thresholds(rest: Rest, book: Application) -> None:
+    """The daily rows were written under the default thresholds; a server started with others
+    answers risk, DQI and ratio bands alike under its own, in rows, filters, details and branches."""
+    from graph.app import create_app
+    from loanmetrics.application import create_application
+    from tests.conftest import make_settings
+
+    other = create_application(make_settings(book.settings.database_url, bands=OTHER_BANDS))
+    await other.start(migrate_schema=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(other)),
+                                     base_url="http://testserver") as http:
+            shifted = Rest(http, other)
+            rows = (await shifted.get("/api/v1/metrics/officers"))["data"]
+            red = (await shifted.get("/api/v1/metrics/officers?risk_band=Red"))["data"]
+            detail = (await shifted.get("/api/v1/metrics/officers/OFF0003"))["data"]
+            branches = (await shifted.get("/api/v1/metrics/branches"))["data"]
+    finally:
+        await other.stop()
+    # scores 88, 85, 80, 79, 48, 93 under green >= 90, watch >= 85, amber >= 80
+    assert {row["officer_id"]: (row["risk_score"], row["risk_band"]) for row in rows} == {
+        "OFF0001": (88, "Watch"), "OFF0002": (85, "Watch"), "OFF0003": (80, "Amber"), "OFF0004": (79, "Red"),
+        "OFF0005": (48, "Red"), "OFF0006": (93, "Green")}
+    assert [row["officer_id"] for row in red] == ["OFF0004", "OFF0005"]
+    # the default server still answers the stored bands' thresholds
+    default = {row["officer_id"]: row["risk_band"] for row in (await rest.get("/api/v1/metrics/officers"))["data"]}
+    assert default == {"OFF0001": "Green", "OFF0002": "Green", "OFF0003": "Green", "OFF0004": "Watch",
+                       "OFF0005": "Amber", "OFF0006": "Green"}
+    # OFF0003: risk 80, DQI 50 (watch >= 30), FIMR 1/3 (green <= 0.3, watch <= 0.6), roll 0.0878 (green <= 0.1),
+    # AYR 0.154 (watch >= 0.1), slippage 9.53 (flag)
+    current = detail["current"]
+    assert (current["risk_band"], current["dqi"], current["dqi_band"]) == ("Amber", 50, "Watch")
+    assert {key: current[key]["band"] for key in ("fimr", "roll", "ayr", "d06_slippage")} == {
+        "fimr": "Watch", "roll": "Green", "ayr": "Watch", "d06_slippage": "Flag"}
+    for window in (detail["current"], detail["previous_month"]):
+        assert window["risk_band"] == title(band_of_score(window["risk_score"], 90, 85, 80))
+        assert window["dqi_band"] == title(band_of_score(window["dqi"], 60, 30))
+        for key, ratio in (("fimr", "fimr"), ("all_time_fimr", "all_time_fimr"), ("d06_slippage", "d06_slippage"),
+                           ("roll", "roll"), ("ayr", "ayr")):
+            part = window[key]
+            assert part["band"] == title(band_of_ratio(ratio, part["numerator"], part["denominator"], OTHER_BANDS))
+    for row in branches:
+        assert row["risk_band"] == title(band_of_score(row["risk_score"], 90, 85, 80)), row["branch"]
+    assert {row["branch"]: row["risk_band"] for row in branches}["Garki"] == "Green"  # 92
+    assert {row["branch"]: row["risk_band"] for row in branches}["Ikeja"] == "Red"  # 78
 
 
 async def test_unknown_or_out_of_scope_officer_is_404(rest: Rest) -> None:
