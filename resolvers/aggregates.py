@@ -14,7 +14,7 @@ import asyncpg
 from db import metric_engine as engine
 from graph import types as t
 from resolvers.metric_rows import daily_snapshot_columns, snapshot_from_row
-from resolvers.sql import Params
+from resolvers.sql import Params, scope_predicate
 from resolvers.windows import Window, daily_rows_exist, resolve_window
 
 if TYPE_CHECKING:
@@ -22,13 +22,12 @@ if TYPE_CHECKING:
 
 
 def _scope(ctx: RequestContext, filter: t.BranchFilter | None) -> engine.Scope:
-    """The caller's scope narrowed by the filter (a filter never widens a scope)."""
+    """The caller's scope narrowed by a branch filter (a filter never widens a scope). A region
+    filter restricts no loans: it selects branches by their region (``list_branches``)."""
     branches = set(ctx.principal.branches) or None
     regions = set(ctx.principal.regions) or None
     if filter is not None and filter.branch is not None:
         branches = {filter.branch} & branches if branches is not None else {filter.branch}
-    if filter is not None and filter.region is not None:
-        regions = {filter.region} & regions if regions is not None else {filter.region}
     return engine.Scope(
         branches=tuple(sorted(branches)) if branches is not None else None,
         regions=tuple(sorted(regions)) if regions is not None else None,
@@ -38,14 +37,19 @@ def _scope(ctx: RequestContext, filter: t.BranchFilter | None) -> engine.Scope:
 async def list_branches(
     ctx: RequestContext, filter: t.BranchFilter | None, period: t.PeriodInput | None
 ) -> list[t.BranchMetrics]:
+    """Branches with their whole metrics (within the caller's scope); ``filter.region`` keeps the
+    branches whose region (SPEC §3: the region most of their loans carry) is that region."""
     window = await resolve_window(ctx, period)
     scope = _scope(ctx, filter)
-    whole_branches = scope.regions is None  # a region filter/scope needs loan-level restriction
+    region = filter.region if filter is not None else None
+    whole_branches = scope.regions is None  # a region scope needs loan-level restriction
     if whole_branches and window.default and await daily_rows_exist(ctx, "branch_metrics_daily", window.end):
         params = Params()
         where = [f"m.calculation_date = {params.add(window.end, 'date')}"]
         if scope.branches is not None:
             where.append(f"m.branch = ANY({params.add(list(scope.branches), 'text[]')})")
+        if region is not None:
+            where.append(f"m.region = {params.add(region)}")
         rows = await ctx.fetch(
             f"SELECT m.branch, m.region, m.total_officers, "
             f"{daily_snapshot_columns('m', ctx.application.settings.bands)} FROM branch_metrics_daily m "
@@ -53,7 +57,22 @@ async def list_branches(
             *params.values,
         )
         return [t.BranchMetrics.of(snapshot_from_row(row, key_column="branch", cents=True)) for row in rows]
+    if region is not None:
+        # A branch whose region is R has a loan in R (disbursed by D, in scope): the engine runs
+        # for those branches only, and keeps the ones whose main region is R.
+        params = Params()
+        where = [f"l.region = {params.add(region)}", f"l.disbursement_date <= {params.add(window.end, 'date')}",
+                 scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
+        if scope.branches is not None:
+            where.append(f"l.branch = ANY({params.add(list(scope.branches), 'text[]')})")
+        candidates = await ctx.fetch(f"SELECT DISTINCT l.branch FROM loans l WHERE {' AND '.join(where)}",
+                                     *params.values)
+        if not candidates:
+            return []
+        scope = engine.Scope(branches=tuple(sorted(row["branch"] for row in candidates)), regions=scope.regions)
     rows = await _engine(ctx, "branch", window, scope)
+    if region is not None:
+        rows = [row for row in rows if row["main_region"] == region]
     return [t.BranchMetrics.of(snapshot_from_row(row, key_column="group_key", cents=True)) for row in rows]
 
 

@@ -289,16 +289,18 @@ TEAM = [
 
 
 @asynccontextmanager
-async def loaded_book(*, history_from: date = HISTORY_START) -> AsyncIterator[Book]:
-    """A private database with the example book ingested and daily rows from ``history_from`` to
-    BUSINESS_DATE, a started application on it and a client on the real HTTP app."""
+async def loaded_book(*, history_from: date = HISTORY_START, document: Any = None) -> AsyncIterator[Book]:
+    """A private database with the example book (or ``document``, an ETL payload) ingested and
+    daily rows from ``history_from`` to BUSINESS_DATE, a started application on it and a client on
+    the real HTTP app."""
     from graph.app import create_app
 
     url = await create_database("lm_gql")
     application = create_application(make_settings(url, redis_url=None))
     await application.start(migrate_schema=False)
     try:
-        document = jiter.from_json((EXAMPLES / "book-payload.json").read_bytes(), float_mode="decimal")
+        if document is None:
+            document = jiter.from_json((EXAMPLES / "book-payload.json").read_bytes(), float_mode="decimal")
         result = await ingest(application.db, payload_from_document(document, max_records=100_000), BUSINESS_DATE)
         assert result.errors == []
         run = await recalculate(application.db, application.engine_options, as_of=BUSINESS_DATE, start=history_from)

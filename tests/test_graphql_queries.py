@@ -525,6 +525,92 @@ async def test_regions_equal_the_expected_book(book: Book, window: str) -> None:
         assert row == expected_metrics(want)
 
 
+# A hand-built book: branch Alpha's loans carry two regions (two North, one South: its region is
+# North); Beta's are all South, Gamma's North. Bullet loans without rate or fee, disbursed on
+# 2026-09-02 and unpaid, so each one's balance is its amount.
+MIXED_LOANS = (("A1", "O1", "Alpha", "North", "1000.00"), ("A2", "O1", "Alpha", "North", "2000.00"),
+               ("A3", "O2", "Alpha", "South", "4000.00"), ("B1", "O2", "Beta", "South", "500.00"),
+               ("B2", "O2", "Beta", "South", "700.00"), ("G1", "O3", "Gamma", "North", "300.00"))
+MIXED_BOOK = {
+    "sync_timestamp": "2026-09-18T12:00:00Z", "sync_type": "incremental",
+    "data": {
+        "officers": [{"officer_id": officer_id, "officer_name": f"Officer {officer_id}", "branch": branch,
+                      "region": region} for officer_id, branch, region in
+                     (("O1", "Alpha", "North"), ("O2", "Beta", "South"), ("O3", "Gamma", "North"))],
+        "loans": [{"loan_id": loan_id, "customer_id": f"C{loan_id}", "customer_name": f"Customer {loan_id}",
+                   "officer_id": officer_id, "officer_name": f"Officer {officer_id}", "branch": branch,
+                   "region": region, "loan_amount": amount, "disbursement_date": "2026-09-02",
+                   "maturity_date": "2026-12-31", "loan_term_days": 120, "channel": "Branch", "status": "Active"}
+                  for loan_id, officer_id, branch, region, amount in MIXED_LOANS],
+    },
+}
+# branch -> (region, totalOfficers, activeLoans, totalPortfolio): every loan of the branch
+MIXED_BRANCHES = {"Alpha": ("North", 2, 3, 7000.0), "Beta": ("South", 1, 2, 1200.0),
+                  "Gamma": ("North", 1, 1, 300.0)}
+
+
+@pytest.fixture(scope="module")
+async def mixed_book() -> AsyncIterator[Book]:
+    async with loaded_book(history_from=date(2026, 9, 1), document=MIXED_BOOK) as loaded:
+        yield loaded
+
+
+@pytest.mark.parametrize("period", [None, {"startDate": "2026-08-15", "endDate": "2026-09-18"}],
+                         ids=["daily", "custom"])
+async def test_branches_filtered_by_region_keep_their_whole_metrics(mixed_book: Book,
+                                                                     period: dict[str, str] | None) -> None:
+    """SPEC §3: a branch's region is the region most of its loans carry. A region filter selects
+    the branches of that region, each with all its loans (not the loans of that region)."""
+    query = """query($period: PeriodInput, $filter: BranchFilter) {
+                 branches(period: $period, filter: $filter) { branch region totalOfficers
+                   portfolio { activeLoans totalPortfolio disbursedCount disbursedAmount } } }"""
+
+    def rows(*names: str) -> list[dict[str, Any]]:
+        result = []
+        for name in names:
+            region, officers, loans, balance = MIXED_BRANCHES[name]
+            result.append({"branch": name, "region": region, "totalOfficers": officers, "portfolio": {
+                "activeLoans": loans, "totalPortfolio": balance, "disbursedCount": loans,
+                "disbursedAmount": balance}})
+        return result
+
+    async def branches(filter: dict[str, str] | None, **scope: tuple[str, ...]) -> list[dict[str, Any]]:
+        data = await mixed_book.gql(query, {"period": period, "filter": filter}, role="viewer", scope=scope)
+        return data["branches"]  # type: ignore[no-any-return]
+
+    assert await branches(None) == rows("Alpha", "Beta", "Gamma")
+    assert await branches({"region": "North"}) == rows("Alpha", "Gamma")
+    assert await branches({"region": "South"}) == rows("Beta")
+    assert await branches({"region": "East"}) == []
+    assert await branches({"region": "North", "branch": "Alpha"}) == rows("Alpha")
+    assert await branches({"region": "South", "branch": "Alpha"}) == []
+    # a branch scope still applies in SQL, the filter selects among its branches
+    assert await branches({"region": "North"}, branches=("Alpha", "Beta")) == rows("Alpha")
+    assert await branches({"region": "South"}, branches=("Alpha", "Gamma")) == []
+    # a region-scoped caller sees a branch as the loans of its scope: Alpha's one South loan
+    alpha_south = {"branch": "Alpha", "region": "South", "totalOfficers": 1, "portfolio": {
+        "activeLoans": 1, "totalPortfolio": 4000.0, "disbursedCount": 1, "disbursedAmount": 4000.0}}
+    assert await branches(None, regions=("South",)) == [alpha_south, *rows("Beta")]
+    assert await branches({"region": "South"}, regions=("South",)) == [alpha_south, *rows("Beta")]
+    assert await branches({"region": "North"}, regions=("South",)) == []
+    assert await branches({"region": "North"}, regions=("North",)) == [
+        {"branch": "Alpha", "region": "North", "totalOfficers": 1, "portfolio": {
+            "activeLoans": 2, "totalPortfolio": 3000.0, "disbursedCount": 2, "disbursedAmount": 3000.0}},
+        *rows("Gamma")]
+
+
+async def test_rest_branches_filtered_by_region(mixed_book: Book) -> None:
+    response = await mixed_book.http.get("/api/v1/metrics/branches", params={"region": "South"},
+                                         headers=mixed_book.headers("viewer"))
+    assert response.status_code == 200, response.text
+    assert [(row["branch"], row["region"], row["active_loans"], row["portfolio_total"])
+            for row in response.json()["data"]] == [("Beta", "South", 2, 1200.0)]
+    response = await mixed_book.http.get("/api/v1/metrics/branches", params={"region": "North"},
+                                         headers=mixed_book.headers("viewer"))
+    assert [(row["branch"], row["region"], row["active_loans"], row["portfolio_total"])
+            for row in response.json()["data"]] == [("Alpha", "North", 3, 7000.0), ("Gamma", "North", 1, 300.0)]
+
+
 async def test_a_bad_period_is_a_client_error(book: Book) -> None:
     for period in ({"startDate": "2026-09-10", "endDate": "2026-09-01"}, {"endDate": "2026-09-19"}):
         for query in ("query($p: PeriodInput) { officers(period: $p) { totalCount } }",
