@@ -25,27 +25,36 @@ class Loaders:
 
     def __init__(self, ctx: RequestContext) -> None:
         self.ctx = ctx
-        self.officers: DataLoader[str, t.Officer | None] = DataLoader(self._officers)
+        self.loan_officers: DataLoader[str, t.Officer] = DataLoader(self._loan_officers)
         self.audit: DataLoader[str, t.AuditInfo] = DataLoader(self._audit)
         self.audit_actions: DataLoader[str, list[t.AuditAction]] = DataLoader(self._audit_actions)
         self.officer_metrics: DataLoader[MetricKey, MetricSnapshot | None] = DataLoader(self._officer_metrics)
         self.officer_history: DataLoader[MetricKey, list[MetricSnapshot]] = DataLoader(self._officer_history)
+        # officers outside the caller's scope (reached through an in-scope loan): in-scope loans only
+        self.scoped_officer_metrics: DataLoader[MetricKey, MetricSnapshot | None] = DataLoader(
+            self._scoped_officer_metrics)
+        self.scoped_officer_history: DataLoader[MetricKey, list[MetricSnapshot]] = DataLoader(
+            self._scoped_officer_history)
         self.schedules: DataLoader[str, list[t.Installment]] = DataLoader(self._schedules)
         self.repayments: DataLoader[str, list[t.Repayment]] = DataLoader(self._repayments)
 
-    async def _officers(self, keys: list[str]) -> list[t.Officer | None]:
+    async def _loan_officers(self, keys: list[str]) -> list[t.Officer]:
+        """Loans' officers (a loan only ever reaches here when it is in scope). An officer whose
+        own branch/region is outside the caller's scope keeps its identity but no audit record
+        (the join is scoped in SQL) and is marked so its aggregates count in-scope loans only."""
         from resolvers.officers import AUDIT_COLUMNS, OFFICER_COLUMNS, officer_from_row
 
         params = Params()
-        where = [f"o.officer_id = ANY({params.add(keys, 'text[]')})",
-                 scope_predicate(self.ctx.principal, params, branch="o.branch", region="o.region")]
+        in_scope = scope_predicate(self.ctx.principal, params, branch="o.branch", region="o.region")
         rows = await self.ctx.fetch(
-            f"SELECT {OFFICER_COLUMNS}, {AUDIT_COLUMNS} FROM officers o "
-            f"LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id WHERE {' AND '.join(where)}",
+            f"SELECT {OFFICER_COLUMNS}, {AUDIT_COLUMNS}, {in_scope} AS in_scope FROM officers o "
+            f"LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id AND {in_scope} "
+            f"WHERE o.officer_id = ANY({params.add(keys, 'text[]')})",
             *params.values,
         )
-        found = {row["officer_id"]: officer_from_row(row, None, None) for row in rows}
-        return [found.get(key) for key in keys]
+        found = {row["officer_id"]: officer_from_row(row, None, None, outside_scope=not row["in_scope"])
+                 for row in rows}
+        return [found[key] for key in keys]  # loans.officer_id references officers
 
     async def _audit(self, keys: list[str]) -> list[t.AuditInfo]:
         from resolvers.officers import AUDIT_COLUMNS, audit_from_row
@@ -85,6 +94,43 @@ class Loaders:
             snapshots = await metrics_for(self.ctx, officer_ids, Window(start, end))
             found.update({(key, start, end): snapshot for key, snapshot in snapshots.items()})
         return [found.get(key) for key in keys]
+
+    async def _scoped_officer_metrics(self, keys: list[MetricKey]) -> list[MetricSnapshot | None]:
+        from resolvers.officers import metrics_in_scope
+
+        by_window: dict[tuple[date, date], list[str]] = defaultdict(list)
+        for officer_id, start, end in keys:
+            by_window[(start, end)].append(officer_id)
+        found: dict[MetricKey, MetricSnapshot] = {}
+        for (start, end), officer_ids in by_window.items():
+            snapshots = await metrics_in_scope(self.ctx, officer_ids, [(start, end)])
+            found.update({(key, start, end): snapshot for (key, _), snapshot in snapshots.items()})
+        return [found.get(key) for key in keys]
+
+    async def _scoped_officer_history(self, keys: list[MetricKey]) -> list[list[MetricSnapshot]]:
+        """The days of the officers' daily rows, each recomputed over the loans in scope (the
+        daily rows count every loan of the officer)."""
+        from resolvers.officers import metrics_in_scope
+
+        by_range: dict[tuple[date, date], list[str]] = defaultdict(list)
+        for officer_id, start, end in keys:
+            by_range[(start, end)].append(officer_id)
+        found: dict[MetricKey, list[MetricSnapshot]] = defaultdict(list)
+        for (start, end), officer_ids in by_range.items():
+            days = await self.ctx.fetch(
+                "SELECT officer_id, calculation_date FROM officer_metrics_daily "
+                "WHERE officer_id = ANY($1::text[]) AND calculation_date BETWEEN $2 AND $3",
+                officer_ids, start, end,
+            )
+            dates = sorted({row["calculation_date"] for row in days})
+            if not dates:
+                continue
+            snapshots = await metrics_in_scope(self.ctx, officer_ids, [(day.replace(day=1), day) for day in dates])
+            for row in sorted(days, key=lambda row: row["calculation_date"]):
+                snapshot = snapshots.get((row["officer_id"], row["calculation_date"]))
+                if snapshot is not None:  # no in-scope loan disbursed by that day: no row
+                    found[(row["officer_id"], start, end)].append(snapshot)
+        return [found.get(key, []) for key in keys]
 
     async def _officer_history(self, keys: list[MetricKey]) -> list[list[MetricSnapshot]]:
         bands = self.ctx.application.settings.bands

@@ -464,10 +464,12 @@ class Loan:
     next_payment_due: date | None
     officer_name: str
 
-    @strawberry.field(description="The loan's officer; null when the officer's own branch or region is outside "
-                      "the caller's scope (a loan of a scoped branch may belong to another branch's officer).")
-    async def officer(self, info: Info[RequestContext, None]) -> Officer | None:
-        return await info.context.loaders.officers.load(str(self.officer_id))
+    @strawberry.field(description="The loan's officer. When the officer's own branch or region is outside the "
+                      "caller's scope (a loan of a scoped branch may belong to another branch's officer), its "
+                      "identity is given, its metrics, history and loans count only loans in the caller's scope, "
+                      "and audit is null.")
+    async def officer(self, info: Info[RequestContext, None]) -> Officer:
+        return await info.context.loaders.loan_officers.load(str(self.officer_id))
 
     @strawberry.field
     async def schedule(self, info: Info[RequestContext, None]) -> list[Installment]:
@@ -516,6 +518,9 @@ class Officer:
     has_audit: strawberry.Private[bool] = False
     had_float_gap: strawberry.Private[bool] = False
     window: strawberry.Private[tuple[date, date] | None] = None
+    outside_scope: strawberry.Private[bool] = False
+    """Reached through an in-scope loan while the officer's own branch/region is outside the
+    caller's scope: every aggregate under it counts only loans in the caller's scope."""
 
     @property
     def prefetched_metrics_view(self) -> OfficerMetrics:
@@ -544,7 +549,8 @@ class Officer:
     async def history(self, info: Info[RequestContext, None], start_date: date, end_date: date) -> list[OfficerMetrics]:
         from resolvers.officers import officer_history
 
-        return await officer_history(info.context, str(self.officer_id), start_date, end_date)
+        return await officer_history(info.context, str(self.officer_id), start_date, end_date,
+                                     outside_scope=self.outside_scope)
 
     @strawberry.field(metadata={PREFETCHED: "prefetched_audit_view"})
     def audit(self, info: Info[RequestContext, None]) -> AuditInfo | None:

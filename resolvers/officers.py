@@ -78,13 +78,15 @@ def audit_from_row(row: Any) -> t.AuditInfo:
 
 
 def officer_from_row(row: Any, snapshot: MetricSnapshot | None, window: Window | None,
-                     rank: int | None = None) -> t.Officer:
+                     rank: int | None = None, *, outside_scope: bool = False) -> t.Officer:
+    """An officer with its audit record joined in; ``outside_scope``: reached through an in-scope
+    loan while the officer itself is outside the caller's scope (no audit record)."""
     return t.Officer(
         officer_id=row["officer_id"], officer_name=row["officer_name"], officer_phone=row["officer_phone"],
         region=row["region"], branch=row["branch"], employment_status=row["employment_status"],
         primary_channel=row["primary_channel"], rank=rank, prefetched_metrics=snapshot,
-        prefetched_audit=audit_from_row(row), has_audit=True, had_float_gap=row["had_float_gap"],
-        window=window.key if window else None,
+        prefetched_audit=None if outside_scope else audit_from_row(row), has_audit=True,
+        had_float_gap=row["had_float_gap"], window=window.key if window else None, outside_scope=outside_scope,
     )
 
 
@@ -272,6 +274,21 @@ async def metrics_for(ctx: RequestContext, officer_ids: Sequence[str], window: W
     return {row["group_key"]: snapshot_from_row(row, key_column="group_key", cents=True) for row in rows}
 
 
+async def metrics_in_scope(
+    ctx: RequestContext, officer_ids: Sequence[str], windows: Sequence[tuple[date, date]]
+) -> dict[tuple[str, date], MetricSnapshot]:
+    """Officer snapshots over the loans in the caller's scope only, keyed by (officer, D): for
+    officers outside the scope, whose daily rows count loans the caller may not see. The engine
+    restricts the loans by their own branch and region in SQL (SPEC §10)."""
+    principal = ctx.principal
+    scope = engine.Scope(officers=tuple(officer_ids), branches=principal.branches or None,
+                         regions=principal.regions or None)
+    options = ctx.application.engine_options
+    rows = await ctx.use(lambda conn: engine.compute(conn, "officer", windows, scope=scope, options=options))
+    return {(row["group_key"], row["calculation_date"]): snapshot_from_row(row, key_column="group_key", cents=True)
+            for row in rows}
+
+
 async def get_officer(ctx: RequestContext, officer_id: str) -> t.Officer | None:
     params = Params()
     where = [f"o.officer_id = {params.add(officer_id)}",
@@ -288,7 +305,9 @@ async def officer_metrics(ctx: RequestContext, officer: t.Officer, period: t.Per
     window = await resolve_window(ctx, period)
     if officer.prefetched_metrics is not None and (period is None or officer.window == window.key):
         return t.OfficerMetrics.of(officer.prefetched_metrics)
-    snapshot = await ctx.loaders.officer_metrics.load((str(officer.officer_id), window.start, window.end))
+    key = (str(officer.officer_id), window.start, window.end)
+    loader = ctx.loaders.scoped_officer_metrics if officer.outside_scope else ctx.loaders.officer_metrics
+    snapshot = await loader.load(key)
     if snapshot is None:
         snapshot = await ctx.use(lambda conn: empty_snapshot(
             conn, str(officer.officer_id), window.start, window.end, had_float_gap=officer.had_float_gap,
@@ -296,10 +315,12 @@ async def officer_metrics(ctx: RequestContext, officer: t.Officer, period: t.Per
     return t.OfficerMetrics.of(snapshot)
 
 
-async def officer_history(ctx: RequestContext, officer_id: str, start: date, end: date) -> list[t.OfficerMetrics]:
+async def officer_history(ctx: RequestContext, officer_id: str, start: date, end: date, *,
+                          outside_scope: bool = False) -> list[t.OfficerMetrics]:
     if start > end:
         raise bad_request("startDate is after endDate", argument="startDate")
-    if (end - start).days > 366:
+    if (end - start).days > 366:  # one row per day: the length is the cost
         raise bad_request("history spans at most 366 days", argument="endDate")
-    snapshots = await ctx.loaders.officer_history.load((officer_id, start, end))
+    loader = ctx.loaders.scoped_officer_history if outside_scope else ctx.loaders.officer_history
+    snapshots = await loader.load((officer_id, start, end))
     return [t.OfficerMetrics.of(snapshot) for snapshot in snapshots]

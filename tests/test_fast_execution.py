@@ -74,9 +74,9 @@ Schemas = dict[bool, strawberry.Schema]
 
 
 async def _execute(book: Book, schemas: Schemas, compiled: bool, document: str, variables: dict[str, Any] | None,
-                   role: Role = Role.ADMIN) -> tuple[Any, list[Any]]:
+                   role: Role = Role.ADMIN, branches: tuple[str, ...] = ()) -> tuple[Any, list[Any]]:
     schema = schemas[compiled]
-    context = RequestContext(application=book.app, principal=Principal(subject="test", role=role),
+    context = RequestContext(application=book.app, principal=Principal(subject="test", role=role, branches=branches),
                              request_id="fast-execution-test")
     try:
         result = await schema.execute(document, variable_values=variables, context_value=context)
@@ -116,3 +116,25 @@ async def test_a_viewer_sees_the_same_answer_on_both_paths(book: Book, schemas: 
     reference = await _execute(book, schemas, False, document, variables, Role.VIEWER)
     assert reference[1] == []
     assert await _execute(book, schemas, True, document, variables, Role.VIEWER) == reference
+
+
+async def test_a_loans_officer_outside_the_scope_on_both_paths(book: Book, schemas: Schemas) -> None:
+    """Lekki has loans but no officer of its own: its loans' officers are outside a Lekki scope;
+    both executors answer their identity, a null audit and metrics over the Lekki loans only."""
+    document = f"""{{ fimrDrilldown(first: 50, filter: {{fimrTagged: false}}) {{ nodes {{ loanId officerId
+          officer {{ officerId officerName branch rank audit {{ auditStatus }} metrics {{ {METRICS} }}
+                     loans(first: 5) {{ totalCount nodes {{ loanId branch }} }} }} }} }} }}"""
+    reference = await _execute(book, schemas, False, document, None, Role.VIEWER, ("Lekki",))
+    assert reference[1] == []
+    nodes = reference[0]["fimrDrilldown"]["nodes"]
+    assert {node["officer"]["officerId"] for node in nodes} == {"OFF0002", "OFF0004"}
+    for node in nodes:
+        officer = node["officer"]
+        assert officer["officerId"] == node["officerId"]
+        assert officer["branch"] != "Lekki"
+        assert (officer["rank"], officer["audit"]) == (None, None)
+        assert officer["metrics"]["portfolio"]["activeLoans"] <= 1  # one Lekki loan each
+        assert {loan["branch"] for loan in officer["loans"]["nodes"]} == {"Lekki"}
+        assert officer["loans"]["totalCount"] == 1
+    for _ in range(2):
+        assert await _execute(book, schemas, True, document, None, Role.VIEWER, ("Lekki",)) == reference

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -185,7 +186,7 @@ async def test_scoped_officer_lists_and_lookups(book: Book, name: str, window: s
 @pytest.mark.parametrize("name", SCOPES)
 async def test_scoped_loans_in_every_list_and_lookup(book: Book, name: str) -> None:
     scope = SCOPES[name]
-    loans, officers = visible_loans(scope), visible_officers(scope)
+    loans = visible_loans(scope)
     fields = f"{LOAN_FIELDS} officer {{ officerId }}"
     data = await book.gql(
         f"""{{
@@ -205,9 +206,8 @@ async def test_scoped_loans_in_every_list_and_lookup(book: Book, name: str) -> N
     assert {n["loanId"] for n in data["early"]["nodes"]} == early
     assert data["other"]["totalCount"] == len({k for k in fimr if LOANS[k]["branch"] == "Garki"})
     for node in data["fimr"]["nodes"] + data["early"]["nodes"]:
-        officer_id = LOANS[node["loanId"]]["officer_id"]
-        # the loan's officer is named, but the officer object is visible only within the scope
-        assert node.pop("officer") == ({"officerId": officer_id} if officer_id in officers else None)
+        # SPEC §6 Loan.officer is non-null: the loan's own officer, in scope or not
+        assert node.pop("officer") == {"officerId": LOANS[node["loanId"]]["officer_id"]}
         assert node == expected_loan(node["loanId"], masked=True)
     for node in data["officers"]["nodes"]:
         mine = {k for k in loans if LOANS[k]["officer_id"] == node["officerId"]}
@@ -221,10 +221,89 @@ async def test_scoped_loans_in_every_list_and_lookup(book: Book, name: str) -> N
         + " }", role="auditor", scope=scope)
     for key in samples:
         if key in loans:
-            owner = LOANS[key]["officer_id"]
-            assert lookup[key] == {"loanId": key, "officer": {"officerId": owner} if owner in officers else None}
+            assert lookup[key] == {"loanId": key, "officer": {"officerId": LOANS[key]["officer_id"]}}
         else:
             assert lookup[key] is None, key
+
+
+def officer_identity(officer_id: str) -> dict[str, Any]:
+    o = OFFICERS[officer_id]
+    return {"officerId": officer_id, "officerName": o["officer_name"], "officerPhone": o["officer_phone"],
+            "region": o["region"], "branch": o["branch"], "employmentStatus": o["employment_status"],
+            "primaryChannel": o["primary_channel"]}
+
+
+LOAN_OFFICER = f"""officerId officerName officerPhone region branch employmentStatus primaryChannel rank
+    audit {{ auditStatus assigneeId }}
+    metrics {{ {METRICS_FIELDS} }}
+    custom: metrics(period: $custom) {{ {METRICS_FIELDS} }}
+    history(startDate: "2026-08-25", endDate: "2026-09-18") {{
+      calculationDate periodStart riskScore dqi portfolio {{ activeLoans totalPortfolio disbursedCount }} }}
+    loans(first: 500) {{ totalCount nodes {{ loanId }} }}"""
+
+
+@pytest.mark.parametrize("name", SCOPES)
+async def test_a_loans_officer_outside_the_scope_counts_only_loans_in_scope(book: Book, name: str) -> None:
+    """A loan in scope whose officer's own branch/region is not: Loan.officer (non-null, SPEC §6)
+    gives the officer's identity, no audit record, and metrics, history and loans over the loans
+    in the caller's scope only (SPEC §10), never the officer's whole book."""
+    scope = SCOPES[name]
+    loans, officers = visible_loans(scope), visible_officers(scope)
+    samples: dict[str, str] = {}  # officer outside the scope -> one of its loans in the scope
+    for key in sorted(loans):
+        samples.setdefault(LOANS[key]["officer_id"], key)
+    samples = {owner: key for owner, key in samples.items() if owner not in officers}
+    assert samples, name
+    for officer_id in OFFICERS:  # give every officer an audit record that must not leak
+        await book.gql(f'mutation {{ assignAuditor(officerId: "{officer_id}", assigneeId: "TM1") {{ version }} }}')
+    query = ("query($custom: PeriodInput) { "
+             + " ".join(f'{owner}: loan(loanId: "{key}") {{ officerId officer {{ {LOAN_OFFICER} }} }}'
+                        for owner, key in samples.items()) + " }")
+    data = await book.gql(query, {"custom": CUSTOM_PERIOD}, role="viewer", scope=scope)
+    wide = await book.gql(query, {"custom": CUSTOM_PERIOD}, role="admin")
+    days = [date(2026, 8, 25 + n) if n < 7 else date(2026, 9, n - 6) for n in range(25)]
+    for owner in samples:
+        officer = data[owner]["officer"]
+        assert data[owner]["officerId"] == owner
+        assert {k: officer[k] for k in officer_identity(owner)} == officer_identity(owner)
+        assert (officer["rank"], officer["audit"]) == (None, None)
+        mine = {k for k in loans if LOANS[k]["officer_id"] == owner}
+        assert {n["loanId"] for n in officer["loans"]["nodes"]} == mine
+        assert officer["loans"]["totalCount"] == len(mine)
+        # metrics: the engine over this officer's loans in the scope, by hand ...
+        in_scope = engine.Scope(officers=(owner,), branches=scope.get("branches"), regions=scope.get("regions"))
+        async with book.app.db.raw_reader() as conn:
+            mtd, custom = [
+                await engine.compute(conn, "officer", [(date.fromisoformat(spec["start"]),
+                                                        date.fromisoformat(spec["end"]))], scope=in_scope)
+                for spec in (MTD, CUSTOM)]
+            history = await engine.compute(conn, "officer", [(day.replace(day=1), day) for day in days],
+                                           scope=in_scope)
+        assert officer["metrics"] == engine_metrics(mtd[0])
+        assert officer["custom"] == engine_metrics(custom[0])
+        # ... and from the expected loans: the active ones, their balances, September's disbursements
+        active = sorted(k for k in mine if EXPECTED_LOANS[k]["active"])
+        portfolio = officer["metrics"]["portfolio"]
+        assert portfolio["activeLoans"] == len(active)
+        assert portfolio["totalPortfolio"] == pytest.approx(
+            float(sum(Decimal(EXPECTED_LOANS[k]["total_outstanding"]) for k in active)), abs=1e-6)
+        assert portfolio["disbursedCount"] == sum(1 for k in mine if LOANS[k]["disbursement_date"] >= "2026-09-01")
+        assert portfolio["activeLoans"] < MTD["officer"][owner]["active_loans"]  # not the whole book
+        # history: the calculated days with an in-scope loan disbursed, each over the scope only
+        assert officer["history"] == [
+            {"calculationDate": row["calculation_date"].isoformat(), "periodStart": row["period_start"].isoformat(),
+             "riskScore": row["risk_score"], "dqi": row["dqi"],
+             "portfolio": {"activeLoans": row["active_loans"], "totalPortfolio": row["total_portfolio"] / 100,
+                           "disbursedCount": row["disbursed_count"]}}
+            for row in sorted(history, key=lambda row: row["calculation_date"])]
+        assert [h["calculationDate"] for h in officer["history"]] == [
+            day.isoformat() for day in days if any(LOANS[k]["disbursement_date"] <= day.isoformat() for k in mine)]
+        # an unscoped caller reading the same loan gets the officer's whole book and audit record
+        whole = wide[owner]["officer"]
+        assert whole["metrics"] == expected_metrics(MTD["officer"][owner])
+        assert whole["custom"] == expected_metrics(CUSTOM["officer"][owner])
+        assert whole["audit"] == {"auditStatus": "ASSIGNED", "assigneeId": "TM1"}
+        assert whole["loans"]["totalCount"] == sum(1 for loan in LOANS.values() if loan["officer_id"] == owner)
 
 
 @pytest.mark.parametrize("window", WINDOWS)
