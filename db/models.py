@@ -127,17 +127,16 @@ loans = Table(
     Index("ix_loans_region", "region"),
     Index("ix_loans_customer", "customer_id"),
     Index("ix_loans_disbursement", "disbursement_date"),
-    Index(
-        "ix_loans_fimr_tagged",
-        "officer_id",
-        "disbursement_date",
-        postgresql_where=text("fimr_tagged"),
-    ),
-    Index(
-        "ix_loans_early_indicator",
-        "officer_id",
-        "current_dpd",
-        postgresql_where=text("early_indicator_tagged"),
+    # drilldown pages in their default order (migration 0007)
+    *(
+        Index(name, *lead, text("current_dpd DESC NULLS LAST"), text("total_outstanding DESC NULLS LAST"),
+              "loan_id", postgresql_where=text(tag))
+        for name, lead, tag in (
+            ("ix_loans_fimr_order", (), "fimr_tagged"),
+            ("ix_loans_fimr_officer", ("officer_id",), "fimr_tagged"),
+            ("ix_loans_early_order", (), "early_indicator_tagged"),
+            ("ix_loans_early_officer", ("officer_id",), "early_indicator_tagged"),
+        )
     ),
 )
 

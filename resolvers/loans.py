@@ -35,18 +35,23 @@ _SORTS: dict[t.LoanSortField, tuple[str, str]] = {
 }
 
 
-def loan_columns(params: Params, business_date: object) -> str:
+def days_late_sql(day: str) -> str:
+    """SPEC §5.3 days_late on the business date ``day`` (a placeholder), from the loan row alone."""
+    return f"""CASE WHEN l.first_payment_due_date IS NULL THEN NULL
+             WHEN l.first_payment_received_date IS NOT NULL
+                  THEN l.first_payment_received_date - l.first_payment_due_date
+             ELSE {day} - l.first_payment_due_date END"""
+
+
+def loan_columns(params: Params, business_date: object, day: str | None = None) -> str:
     """The Loan fields; days_late, last payment and next due come from the maintained state."""
-    day = params.add(business_date, "date")
+    day = day or params.add(business_date, "date")
     return f"""
         l.loan_id, l.officer_id, l.officer_name, l.customer_id, l.customer_name, l.customer_phone, l.region,
         l.branch, l.channel, l.status, l.loan_amount, l.disbursement_date, l.maturity_date, l.current_dpd,
         l.max_dpd_ever, l.first_payment_due_date, l.first_payment_received_date, l.fimr_tagged,
         l.early_indicator_tagged, l.total_outstanding,
-        CASE WHEN l.first_payment_due_date IS NULL THEN NULL
-             WHEN l.first_payment_received_date IS NOT NULL
-                  THEN l.first_payment_received_date - l.first_payment_due_date
-             ELSE {day} - l.first_payment_due_date END AS days_late,
+        {days_late_sql(day)} AS days_late,
         st.pay_dates[array_length(st.pay_dates, 1)] AS last_payment_date,
         st.suffix_min_due[width_bucket(lm_paid_c(st.pay_dates, st.pay_cum, {day}), st.settle_thresholds) + 1]
             AS next_payment_due"""
@@ -124,33 +129,40 @@ async def loan_page(
     ctx: RequestContext, where: list[str], params: Params, sort: t.LoanSort, first: int, after: str | None,
     offset: int = 0,
 ) -> t.LoanConnection:
-    """One page of loans matching ``where`` (already parameterised in ``params``)."""
+    """One page of loans matching ``where`` (already parameterised in ``params``).
+
+    The page is chosen on the narrow loans rows alone (filters, scope and sort keys are loan
+    columns; the tagged drilldowns have partial indexes in their default order); the wide
+    columns and the maintained state are read for the page's rows only."""
     check_page_size(first)
     if offset < 0:
         raise bad_request("offset must not be negative", argument="offset")
-    columns = loan_columns(params, ctx.business_date)
+    day = params.add(ctx.business_date, "date")
+    columns = loan_columns(params, ctx.business_date, day)
     where = [*where, scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
     terms = _terms(sort)
-    outer = [OrderTerm(term.expression.replace("l.", "f."), term.descending, term.key) for term in terms]
+    inner = [OrderTerm(days_late_sql(day) if term.key == "days_late" else term.expression, term.descending, term.key)
+             for term in terms]
+    outer = [OrderTerm(f"x.{term.key}", term.descending, term.key) for term in terms]
     casts = _casts(terms)
-    keyset = after_predicate(outer, decode_cursor(after, terms, casts), params, casts) if after else "TRUE"
+    keyset = after_predicate(inner, decode_cursor(after, terms, casts), params, casts) if after else "TRUE"
+    condition = " AND ".join(where)
     rows = await ctx.fetch(
         f"""
-        WITH filtered AS (
-            SELECT {columns}
-            FROM loans l JOIN loan_state st ON st.loan_id = l.loan_id
-            WHERE {" AND ".join(where)}
-        ),
-        page AS (
-            SELECT f.*, row_number() OVER (ORDER BY {order_by(outer)}) AS position
-            FROM filtered f
-            WHERE {keyset}
-            ORDER BY {order_by(outer)}
+        WITH page AS (
+            SELECT l.loan_id
+            FROM loans l
+            WHERE {condition} AND {keyset}
+            ORDER BY {order_by(inner)}
             LIMIT {params.add(first + 1, 'int')} OFFSET {params.add(offset, 'int')}
         )
-        SELECT (SELECT count(*) FROM filtered) AS total_count, page.*
-        FROM (SELECT 1) AS one LEFT JOIN page ON TRUE
-        ORDER BY page.position
+        SELECT (SELECT count(*) FROM loans l WHERE {condition}) AS total_count, x.*
+        FROM (SELECT 1) AS one
+        LEFT JOIN (
+            SELECT {columns}
+            FROM page p JOIN loans l ON l.loan_id = p.loan_id JOIN loan_state st ON st.loan_id = p.loan_id
+        ) x ON TRUE
+        ORDER BY {order_by(outer)}
         """,
         *params.values,
     )
