@@ -62,6 +62,10 @@ class AuthError(Exception):
         self.message = message
 
 
+VERIFIED_TOKENS = 4096
+"""Verified tokens remembered per process (oldest forgotten first)."""
+
+
 class TokenVerifier:
     """Verifies bearer tokens with the configured HS256 secret or RS256 public key."""
 
@@ -76,6 +80,7 @@ class TokenVerifier:
             secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
             self.key = secret
             self.algorithms = ["HS256"]
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not self.enabled:
@@ -83,6 +88,23 @@ class TokenVerifier:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise AuthError(401, "UNAUTHENTICATED", "a bearer token is required")
         token = authorization[7:].strip()
+        # A dashboard sends the same token with every request: its signature was checked once;
+        # only the time-dependent claims need checking again.
+        known = self._verified.get(token)
+        if known is not None:
+            principal, not_before, expires = known
+            now = time.time()
+            if not_before <= now < expires:
+                return principal
+            del self._verified[token]
+        principal, not_before, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (principal, not_before, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float, float]:
+        """The token's principal and validity interval, or AuthError."""
         try:
             claims = jwt.decode(
                 token,
@@ -98,12 +120,14 @@ class TokenVerifier:
             role = Role(str(claims.get("role")))
         except ValueError:
             raise AuthError(401, "UNAUTHENTICATED", "the token carries no known role") from None
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]),
             role=role,
             branches=_string_tuple(claims.get("branches")),
             regions=_string_tuple(claims.get("regions")),
         )
+        # PyJWT allows no leeway here, so the cached interval is exactly what it checked
+        return principal, float(claims.get("nbf", float("-inf"))), float(claims["exp"])
 
 
 def require_role(principal: Principal, allowed: frozenset[Role]) -> None:
