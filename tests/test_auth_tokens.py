@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -24,10 +25,14 @@ def test_a_remembered_token_still_expires(monkeypatch):
     assert (first.role, first.branches) == (Role.VIEWER, ("Ikeja",))
     calls: list[str] = []
     real_decode = jwt.decode
-    monkeypatch.setattr(auth.jwt, "decode", lambda *a, **k: calls.append("decode") or real_decode(*a, **k))
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("decode")
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
     assert verifier.authenticate(f"Bearer {text}") is first  # remembered: no second signature check
     assert calls == []
-    monkeypatch.setattr(auth.time, "time", lambda: now + 11)  # past exp: the token goes back to PyJWT
+    monkeypatch.setattr(time, "time", lambda: now + 11)  # past exp: the token goes back to PyJWT
     verifier.authenticate(f"Bearer {text}")
     assert calls == ["decode"]
 
@@ -48,8 +53,12 @@ def test_a_remembered_token_is_not_valid_before_its_nbf(monkeypatch):
     early = token(exp=int(now) + 100, nbf=int(now) - 1)
     verifier.authenticate(f"Bearer {early}")
     calls: list[str] = []
-    monkeypatch.setattr(auth.jwt, "decode", lambda *a, **k: calls.append("decode") or {})
-    monkeypatch.setattr(auth.time, "time", lambda: now - 5)
+    def stub(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append("decode")
+        return {}
+
+    monkeypatch.setattr(jwt, "decode", stub)
+    monkeypatch.setattr(time, "time", lambda: now - 5)
     with pytest.raises(AuthError):  # not served from memory; the stub's empty claims have no role
         verifier.authenticate(f"Bearer {early}")
     assert calls == ["decode"]
