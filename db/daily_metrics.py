@@ -1,9 +1,14 @@
 """Pre-aggregated daily rows (SPEC §3): officer_metrics_daily, branch_metrics_daily,
 dpd_transitions and par15_snapshots, written set-based from the metric engine.
 
-Each call restates a set of calculation dates, either for everyone or for some officers and
-branches (an incremental run): the engine's rows land in a temporary table, the old rows of
-that scope are deleted and the new ones inserted, all in the caller's transaction.
+Every calculated date also keeps the engine's fine level, ``metric_fine_daily``: per
+(officer, branch, region) the loan count and every additive component in cents. The officer and
+branch rows are roll-ups of it, so a date can be brought up to date in two ways:
+- ``restate``: recompute every loan (or every loan of some officers) from ``loan_state``;
+- ``apply_changes``: for the loans ingestion changed, subtract the per-loan values of their
+  before-images (``loan_state_prior``) and add those of their current state, then roll up only
+  the officers and branches whose groups moved. The cost follows the changed loans, not the book.
+All in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import date
 import asyncpg
 
 from db import metric_engine as engine
+from db.models import FINE_COMPONENTS
 
 RATIO_LIMIT = "100000000000000"  # NUMERIC(20,6) holds |x| < 1e14; larger stored ratios read as null
 
@@ -52,7 +58,22 @@ class Restated:
     def total(self) -> int:
         return self.officer_rows + self.branch_rows + self.transitions + self.snapshots
 
+    def __add__(self, other: Restated) -> Restated:
+        return Restated(self.officer_rows + other.officer_rows, self.branch_rows + other.branch_rows,
+                        self.transitions + other.transitions, self.snapshots + other.snapshots)
 
+
+NOTHING = Restated(0, 0, 0, 0)
+
+_FINE_LIST = ", ".join(FINE_COMPONENTS)
+_WRITE_FINE = f"""
+INSERT INTO metric_fine_daily (calculation_date, officer_id, branch, region, {_FINE_LIST})
+SELECT d, officer_id, branch, region, {", ".join(f"{name}::bigint" for name in FINE_COMPONENTS)}
+FROM fine
+RETURNING officer_id, branch
+"""
+
+# $1 dates, $2 loan ids (null: every loan), $3 officers (null: everyone)
 _TRANSITIONS = """
 WITH days AS (SELECT unnest($1::date[]) AS d)
 INSERT INTO dpd_transitions (loan_id, officer_id, branch, transition_date, from_dpd_bucket, to_dpd_bucket,
@@ -69,10 +90,17 @@ FROM (
     FROM days JOIN loan_state st ON st.disbursement_date <= days.d - 1
     WHERE lm_active(st.disbursement_date, st.closed_date, days.d - 1)
       AND lm_active(st.disbursement_date, st.closed_date, days.d)
-      AND ($2::text[] IS NULL OR st.officer_id = ANY($2::text[]))
+      AND ($2::text[] IS NULL OR st.loan_id = ANY($2::text[]))
+      AND ($3::text[] IS NULL OR st.officer_id = ANY($3::text[]))
 ) moves
 WHERE from_bucket <> to_bucket
 """
+
+
+def _windows(days: Sequence[date]) -> tuple[list[date], list[date]]:
+    """The calculation dates and their default windows' starts (month to date)."""
+    ends = sorted(set(days))
+    return ends, [date(d.year, d.month, 1) for d in ends]
 
 
 async def restate(
@@ -80,39 +108,103 @@ async def restate(
     dates: Sequence[date],
     *,
     officers: Sequence[str] | None = None,
-    branches: Sequence[str] | None = None,
     options: engine.EngineOptions,
 ) -> Restated:
-    """Recompute the daily rows of ``dates`` (default window: month to date).
+    """Recompute the fine groups and daily rows of ``dates`` (default window: month to date)
+    from every loan, or from every loan of ``officers`` (whose branches are rolled up again)."""
+    if not dates or (officers is not None and not officers):
+        return NOTHING
+    ends, starts = _windows(dates)
+    if officers is None:
+        officer_rows, branch_rows = await _replace_all(conn, ends, starts, options)
+        transitions = await _replace_transitions(conn, ends, loans=None)
+        snapshots = await _replace_snapshots(conn, [d for d in ends if d.day == 15], None)
+        return Restated(officer_rows, branch_rows, transitions, snapshots)
+    chosen = sorted(set(officers))
+    before = await conn.fetch(
+        "DELETE FROM metric_fine_daily WHERE calculation_date = ANY($1::date[]) AND officer_id = ANY($2::text[])"
+        " RETURNING branch", ends, chosen,
+    )
+    after = await conn.fetch(
+        f"WITH {engine.DATES_CTE},{engine.loan_fine_sql()}\n{_WRITE_FINE}",
+        ends, starts, chosen, None, None,
+    )
+    branches = sorted({row["branch"] for row in [*before, *after]})
+    return await _roll_up(conn, ends, starts, chosen, branches, options)
 
-    ``officers``/``branches`` None means everyone; a list restates only those officers' rows
-    (and transitions and snapshots) and those branches' rows.
-    """
-    if not dates:
-        return Restated(0, 0, 0, 0)
-    days = sorted(set(dates))
-    windows = [(date(d.year, d.month, 1), d) for d in days]
-    officer_list = list(officers) if officers is not None else None
-    branch_list = list(branches) if branches is not None else None
-    officer_rows = branch_rows = 0
-    if officer_list is None and branch_list is None:
-        officer_rows, branch_rows = await _replace_all_rows(conn, windows, options)
-    if officer_list:
-        scope = engine.Scope(officers=tuple(officer_list))
-        officer_rows = await _replace_rows(conn, "officer", windows, scope, options)
-    if branch_list:
-        scope = engine.Scope(branches=tuple(branch_list))
-        branch_rows = await _replace_rows(conn, "branch", windows, scope, options)
-    transitions = snapshots = 0
-    if officer_list is None or officer_list:
-        await conn.execute(
-            "DELETE FROM dpd_transitions WHERE transition_date = ANY($1::date[])"
-            " AND ($2::text[] IS NULL OR officer_id = ANY($2::text[]))", days, officer_list,
-        )
-        transitions = _count(await conn.execute(_TRANSITIONS, days, officer_list))
-        snapshots = await _replace_snapshots(conn, [d for d in days if d.day == 15], officer_list)
-    return Restated(officer_rows, branch_rows, transitions, snapshots)
 
+_PRIOR = """(
+    SELECT earliest.* FROM (
+        SELECT DISTINCT ON (loan_id) * FROM loan_state_prior
+        WHERE id = ANY($4::bigint[]) ORDER BY loan_id, id
+    ) earliest
+    WHERE earliest.existed
+)"""
+
+_DELTA = f"""
+WITH {engine.DATES_CTE},
+{engine.loan_fine_sql("new_", "loan_state", "st.loan_id = ANY($3::text[])")},
+{engine.loan_fine_sql("old_", _PRIOR, "TRUE")},
+delta AS (
+    SELECT d, officer_id, branch, region, {", ".join(f"sum({name})::bigint AS {name}" for name in FINE_COMPONENTS)}
+    FROM (
+        SELECT d, officer_id, branch, region, {_FINE_LIST} FROM new_fine
+        UNION ALL
+        SELECT d, officer_id, branch, region, {", ".join(f"-{name}" for name in FINE_COMPONENTS)} FROM old_fine
+    ) both_states
+    GROUP BY d, officer_id, branch, region
+),
+applied AS (
+    INSERT INTO metric_fine_daily AS f (calculation_date, officer_id, branch, region, {_FINE_LIST})
+    SELECT d, officer_id, branch, region, {_FINE_LIST} FROM delta
+    WHERE ({_FINE_LIST}) IS DISTINCT FROM ({", ".join("0" for _ in FINE_COMPONENTS)})
+    ON CONFLICT (calculation_date, officer_id, branch, region) DO UPDATE SET
+        {", ".join(f"{name} = f.{name} + EXCLUDED.{name}" for name in FINE_COMPONENTS)}, updated_at = now()
+    RETURNING officer_id, branch
+)
+SELECT DISTINCT officer_id, branch FROM applied
+"""
+
+
+async def apply_changes(
+    conn: asyncpg.Connection,
+    dates: Sequence[date],
+    *,
+    prior_ids: Sequence[int],
+    loans: Sequence[str],
+    options: engine.EngineOptions,
+) -> Restated:
+    """Bring ``dates`` (which have fine rows) up to date with the changed ``loans``: their
+    earliest before-images among ``prior_ids`` out, their current state in; then the moved
+    officers and branches rolled up, and the loans' transitions rewritten."""
+    if not dates or not loans:
+        return NOTHING
+    ends, starts = _windows(dates)
+    moved = await conn.fetch(_DELTA, ends, starts, sorted(set(loans)), list(prior_ids))
+    await conn.execute(
+        "DELETE FROM metric_fine_daily WHERE calculation_date = ANY($1::date[]) AND loans = 0", ends
+    )
+    officers = sorted({row["officer_id"] for row in moved})
+    branches = sorted({row["branch"] for row in moved})
+    rolled = await _roll_up(conn, ends, starts, officers, branches, options, snapshots=False)
+    transitions = await _replace_transitions(conn, ends, loans=sorted(set(loans)))
+    snapshots = await _replace_snapshots(conn, [d for d in ends if d.day == 15], officers)
+    return rolled + Restated(0, 0, transitions, snapshots)
+
+
+# Roll-ups of stored fine groups: $1 dates, $2 starts, $3 officers, $4 branches, $5 unused.
+_FROM_FINE = f"""
+WITH {engine.DATES_CTE},
+fine AS (
+    SELECT f.calculation_date AS d, f.officer_id, f.branch, f.region,
+           coalesce(o.had_float_gap, false) AS had_float_gap, {", ".join(f"f.{name}" for name in FINE_COMPONENTS)}
+    FROM metric_fine_daily f LEFT JOIN officers o ON o.officer_id = f.officer_id
+    WHERE f.calculation_date = ANY($1::date[])
+      AND ($3::text[] IS NULL OR f.officer_id = ANY($3::text[]))
+      AND ($4::text[] IS NULL OR f.branch = ANY($4::text[]))
+      AND $5::text[] IS NULL
+)
+"""
 
 _TABLES = {
     "officer": ("officer_metrics_daily", "officer_id", ""),
@@ -121,35 +213,63 @@ _TABLES = {
 _EXTRA_VALUES = {"officer": "", "branch": "main_region, total_officers, "}
 
 
-async def _replace_rows(
+async def _roll_up(
+    conn: asyncpg.Connection,
+    ends: list[date],
+    starts: list[date],
+    officers: list[str],
+    branches: list[str],
+    options: engine.EngineOptions,
+    *,
+    snapshots: bool = True,
+) -> Restated:
+    """Replace the daily rows of ``officers`` and ``branches`` on ``ends`` by roll-ups of their
+    stored fine groups (an officer or branch left without loans loses its row)."""
+    officer_rows = await _replace_from_fine(conn, "officer", ends, starts, officers, options)
+    branch_rows = await _replace_from_fine(conn, "branch", ends, starts, branches, options)
+    written = 0
+    if snapshots:
+        written = await _replace_snapshots(conn, [d for d in ends if d.day == 15], officers)
+    return Restated(officer_rows, branch_rows, 0, written)
+
+
+async def _replace_from_fine(
     conn: asyncpg.Connection,
     kind: engine.GroupKind,
-    windows: list[tuple[date, date]],
-    scope: engine.Scope,
+    ends: list[date],
+    starts: list[date],
+    keys: list[str],
     options: engine.EngineOptions,
 ) -> int:
-    """Delete the scope's rows for the dates, then insert the engine's (one statement each)."""
+    if not keys:
+        return 0
     table, key, extra = _TABLES[kind]
-    ends = [end for _, end in windows]
-    chosen = scope.officers if kind == "officer" else scope.branches
-    restricted = list(chosen) if chosen is not None else None
     await conn.execute(
-        f"DELETE FROM {table} WHERE calculation_date = ANY($1::date[])"
-        f" AND ($2::text[] IS NULL OR {key} = ANY($2::text[]))", ends, restricted,
+        f"DELETE FROM {table} WHERE calculation_date = ANY($1::date[]) AND {key} = ANY($2::text[])", ends, keys,
     )
     columns = ", ".join(_DAILY_COLUMNS)
     status = await conn.execute(
         f"INSERT INTO {table} ({key}, calculation_date, {extra}{columns}) "
         f"SELECT group_key, calculation_date, {_EXTRA_VALUES[kind]}{_select_columns()} "
-        f"FROM ({engine.components_sql((kind,))}) computed",
-        ends, [start for start, _ in windows], *scope.parameters(), *options.parameters(),
+        f"FROM ({_FROM_FINE}{engine.scored_sql((kind,))}) computed",
+        ends, starts, keys if kind == "officer" else None, keys if kind == "branch" else None, None,
+        *options.parameters(),
     )
     return _count(status)
 
 
+async def _replace_transitions(conn: asyncpg.Connection, ends: list[date], *, loans: list[str] | None) -> int:
+    """dpd_transitions of ``ends`` for ``loans`` (None: every loan), from the current state."""
+    await conn.execute(
+        "DELETE FROM dpd_transitions WHERE transition_date = ANY($1::date[])"
+        " AND ($2::text[] IS NULL OR loan_id = ANY($2::text[]))", ends, loans,
+    )
+    return _count(await conn.execute(_TRANSITIONS, ends, loans, None))
+
+
 async def _replace_snapshots(conn: asyncpg.Connection, fifteenths: list[date], officers: list[str] | None) -> int:
     """PAR15 on each 15th restated, per officer (SPEC §3 par15_snapshots), from its daily rows."""
-    if not fifteenths:
+    if not fifteenths or (officers is not None and not officers):
         return 0
     await conn.execute(
         "DELETE FROM par15_snapshots WHERE snapshot_date = ANY($1::date[])"
@@ -166,18 +286,22 @@ async def _replace_snapshots(conn: asyncpg.Connection, fifteenths: list[date], o
     ))
 
 
-async def _replace_all_rows(
-    conn: asyncpg.Connection, windows: list[tuple[date, date]], options: engine.EngineOptions
+async def _replace_all(
+    conn: asyncpg.Connection, ends: list[date], starts: list[date], options: engine.EngineOptions
 ) -> tuple[int, int]:
-    """Everyone's officer and branch rows from one engine pass (the loans are read once)."""
-    ends = [end for _, end in windows]
-    for table in ("officer_metrics_daily", "branch_metrics_daily"):
+    """Everyone's fine groups, officer rows and branch rows from one engine pass (the loans are
+    read once)."""
+    for table in ("officer_metrics_daily", "branch_metrics_daily", "metric_fine_daily"):
         await conn.execute(f"DELETE FROM {table} WHERE calculation_date = ANY($1::date[])", ends)
     columns = ", ".join(_DAILY_COLUMNS)
     values = _select_columns()
     row = await conn.fetchrow(
         f"""
-        WITH computed AS ({engine.components_sql(("officer", "branch"))}),
+        WITH {engine.DATES_CTE},{engine.loan_fine_sql()},
+        fine_rows AS ({_WRITE_FINE}),
+        computed AS (
+            WITH {engine.scored_sql(("officer", "branch")).lstrip().removeprefix(",").lstrip()}
+        ),
         officer_rows AS (
             INSERT INTO officer_metrics_daily (officer_id, calculation_date, {columns})
             SELECT group_key, calculation_date, {values} FROM computed WHERE group_kind = 'officer'
@@ -189,12 +313,22 @@ async def _replace_all_rows(
             FROM computed WHERE group_kind = 'branch'
             RETURNING 1
         )
-        SELECT (SELECT count(*) FROM officer_rows) AS officers, (SELECT count(*) FROM branch_rows) AS branches
+        SELECT (SELECT count(*) FROM officer_rows) AS officers, (SELECT count(*) FROM branch_rows) AS branches,
+               (SELECT count(*) FROM fine_rows) AS fine
         """,
-        ends, [start for start, _ in windows], None, None, None, *options.parameters(),
+        ends, starts, None, None, None, *options.parameters(),
     )
     assert row is not None
     return int(row["officers"]), int(row["branches"])
+
+
+async def dates_with_fine_rows(conn: asyncpg.Connection, dates: Sequence[date]) -> set[date]:
+    """Which of ``dates`` keep their fine groups (dates calculated before they were kept do not)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT calculation_date FROM metric_fine_daily WHERE calculation_date = ANY($1::date[])",
+        list(dates),
+    )
+    return {row["calculation_date"] for row in rows}
 
 
 def _count(status: str) -> int:

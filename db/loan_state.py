@@ -22,6 +22,8 @@ from datetime import date
 
 import asyncpg
 
+from db import models
+
 
 def schedule_fields(row: str, state: str, business_date: str, paid: str | None = None) -> dict[str, str]:
     """SQL expressions of the stored schedule fields (SPEC §5.2) of schedule row ``row`` (with
@@ -353,6 +355,15 @@ WHERE l.loan_id = f.loan_id
 """
 
 
+# Before-images for the incremental recalculation (db/daily_metrics.py): the state each loan a
+# batch touches had before the batch, or ``existed`` false for a loan the batch creates.
+_STATE_COLUMNS = [column.name for column in models.loan_state.columns if column.name not in ("loan_id", "updated_at")]
+_CAPTURE = f"""
+INSERT INTO loan_state_prior (existed, loan_id, {", ".join(_STATE_COLUMNS)})
+SELECT st.loan_id IS NOT NULL, ids.loan_id, {", ".join(f"st.{name}" for name in _STATE_COLUMNS)}
+FROM ({{ids}}) ids LEFT JOIN loan_state st ON st.loan_id = ids.loan_id
+"""
+
 _SOME = "SELECT unnest({param}::text[]) AS loan_id"
 _ALL = "SELECT loan_id FROM loans"
 
@@ -360,7 +371,9 @@ PAYMENT_STATE = _PAYMENT_STATE.format(ids=_SOME.format(param="$1"))
 SCHEDULE_PASS = _SCHEDULE_PASS.format(ids=_SOME.format(param="$2"))
 PAYMENTS_PASS = _PAYMENTS_PASS.format(ids=_SOME.format(param="$2"))
 LOANS_AS_OF = _LOANS.format(ids=_SOME.format(param="$2"))
+CAPTURE = _CAPTURE.format(ids=_SOME.format(param="$1"))
 ALL = {
+    "capture": _CAPTURE.format(ids=_ALL),
     "cumulative": _CUMULATIVE.format(ids=_ALL),
     "payment_state": _PAYMENT_STATE.format(ids=_ALL),
     "schedule_pass": _SCHEDULE_PASS.format(ids=_ALL),
@@ -378,6 +391,7 @@ async def rebuild_loans(
     touched = sorted(set(schedule_changed) | set(payments_changed))
     if not touched:
         return touched
+    await conn.execute(CAPTURE, touched)
     existing = set()
     if schedule_changed:
         existing = {row["loan_id"] for row in await conn.fetch(
@@ -396,6 +410,7 @@ async def rebuild_loans(
 
 async def rebuild_all(conn: asyncpg.Connection, business_date: date) -> None:
     """Recompute every loan from the raw tables (a ``full`` sync, or a repair)."""
+    await conn.execute(ALL["capture"])
     await conn.execute(ALL["cumulative"])
     await conn.execute(ALL["payment_state"])
     await conn.execute(ALL["schedule_pass"], business_date)

@@ -68,18 +68,20 @@ def _bucket_filters() -> str:
     return ",\n           ".join(parts)
 
 
-# One pass over loan_state for every (D, S) pair. Parameters: $1 dates D, $2 window starts S,
-# $3 officers, $4 branches, $5 regions (null = no restriction), $6-$11 risk and DQI band thresholds
-# and the DQI channel-purity toggle, $12-$19 ratio band thresholds.
-_FINE = """
-WITH dates AS (
+# The window dates: $1 dates D, $2 window starts S (one per D).
+DATES_CTE = """dates AS (
     SELECT d, s, d - 7 AS d7, lm_mid_month(d) AS m, date_trunc('month', d)::date AS month_start
     FROM unnest($1::date[], $2::date[]) AS t(d, s)
-),
-positions AS (
+)"""
+
+# One pass over a loan-state relation for every (D, S) pair down to the fine groups
+# (date, officer, branch, region). ``{source}`` is loan_state or a set of before-images,
+# ``{where}`` restricts its loans, ``{p}`` prefixes the CTE names (two passes in one statement).
+_LOAN_FINE = """
+{p}positions AS (
     SELECT dt.d, dt.s, dt.d7, dt.m, st.*, o.primary_channel, coalesce(o.had_float_gap, false) AS float_gap, i.*
     FROM dates dt
-    JOIN loan_state st ON st.disbursement_date <= dt.d
+    JOIN {source} st ON st.disbursement_date <= dt.d
     LEFT JOIN officers o ON o.officer_id = st.officer_id
     -- each binary search once per loan and date (OFFSET 0 keeps the planner from inlining them
     -- into every expression that reads them)
@@ -99,11 +101,9 @@ positions AS (
                width_bucket(dt.d + 6, st.due_dates) AS w_hi
         OFFSET 0
     ) i
-    WHERE ($3::text[] IS NULL OR st.officer_id = ANY($3::text[]))
-      AND ($4::text[] IS NULL OR st.branch = ANY($4::text[]))
-      AND ($5::text[] IS NULL OR st.region = ANY($5::text[]))
+    WHERE {where}
 ),
-loan_days AS MATERIALIZED (
+{p}loan_days AS MATERIALIZED (
     SELECT d, officer_id, branch, region, float_gap, principal_c,
            lm_active(disbursement_date, closed_date, d) AS active_d,
            lm_dpd(settle_thresholds, suffix_min_due, coalesce(pay_cum[i_d], -1), d) AS dpd_d,
@@ -139,9 +139,9 @@ loan_days AS MATERIALIZED (
                - (SELECT sum(lm_alloc_c(u.total_c, u.cum_c, coalesce(pay_cum[i_d], -1)))
                   FROM unnest(due_total[w_lo + 1:w_hi], due_cumulative[w_lo + 1:w_hi]) AS u(total_c, cum_c))
            ELSE 0 END AS amount_due_7d
-    FROM positions
+    FROM {p}positions
 ),
-fine AS (
+{p}fine AS (
     SELECT d, officer_id, branch, region,
            bool_or(float_gap) AS had_float_gap,
            count(*) AS loans,
@@ -169,10 +169,22 @@ fine AS (
            sum(total_entries) AS total_entries, sum(backdated_count) AS backdated_count,
            sum(reversals_count) AS reversals_count, sum(fees_due) AS fees_due,
            sum(on_time_paid) AS on_time_paid, sum(on_time_due) AS on_time_due
-    FROM loan_days
+    FROM {p}loan_days
     GROUP BY d, officer_id, branch, region
 )
 """
+
+# $3 officers, $4 branches, $5 regions (null = no restriction); then $6-$11 risk and DQI band
+# thresholds and the DQI channel-purity toggle, $12-$19 ratio band thresholds (``_SCORED``).
+SCOPE_WHERE = """($3::text[] IS NULL OR st.officer_id = ANY($3::text[]))
+      AND ($4::text[] IS NULL OR st.branch = ANY($4::text[]))
+      AND ($5::text[] IS NULL OR st.region = ANY($5::text[]))"""
+
+
+def loan_fine_sql(prefix: str = "", source: str = "loan_state", where: str = SCOPE_WHERE) -> str:
+    """The CTEs ``{prefix}positions``, ``{prefix}loan_days`` and ``{prefix}fine`` (after ``dates``)."""
+    return _LOAN_FINE.format(p=prefix, source=source, where=where, buckets=_bucket_filters())
+
 
 # One rollup of the fine groups into the groups of one kind.
 _ROLLUP = """
@@ -250,13 +262,15 @@ def _ratio_columns() -> str:
     return ",\n       ".join(parts)
 
 
+def scored_sql(kinds: tuple[GroupKind, ...]) -> str:
+    """The CTEs and final SELECT that roll a ``fine`` CTE up to each kind and score the groups."""
+    rollups = "\nUNION ALL\n".join(_rollup(kind) for kind in kinds)
+    return _SCORED.format(rollups=rollups, ratios=_ratio_columns())
+
+
 def components_sql(kinds: tuple[GroupKind, ...]) -> str:
     """One statement computing every group of each kind in ``kinds`` (rows tagged ``group_kind``)."""
-    rollups = "\nUNION ALL\n".join(_rollup(kind) for kind in kinds)
-    return (
-        _FINE.format(buckets=_bucket_filters())
-        + _SCORED.format(rollups=rollups, ratios=_ratio_columns())
-    )
+    return f"WITH {DATES_CTE},{loan_fine_sql()}" + scored_sql(kinds)
 
 
 STATEMENTS: dict[tuple[GroupKind, ...], str] = {

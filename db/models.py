@@ -243,6 +243,45 @@ loan_state = Table(
     postgresql_with={"fillfactor": "80"},
 )
 
+# Before-images of loan_state, written by ingestion for every loan a batch touches (``existed``
+# false for a loan the batch created); the incremental recalculation subtracts the earliest one's
+# per-loan values and adds the current state's, then deletes the rows it used (migration 0008).
+loan_state_prior = Table(
+    "loan_state_prior",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("existed", Boolean, nullable=False),
+    *(Column(column.name, column.type, nullable=column.name != "loan_id")
+      for column in loan_state.columns if column.name != "updated_at"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_loan_state_prior_loan", "loan_id", "id"),
+)
+
+# The metric engine's fine level per calculated date: loans and every additive component (money
+# in integer cents) per (officer, branch, region); officer and branch rows are its roll-ups.
+FINE_COMPONENTS = (
+    "loans", "active_loans", "overdue_15d_count", "disbursed_count", "fimr_cohort_count", "first_miss_count",
+    "all_time_fimr_cohort_count", "all_time_first_miss_count", "total_entries", "backdated_count",
+    "reversals_count", "channel_pure_count", "par15_mid_month_count",
+    *(f"bucket_{name}_count" for name in ("0", "1_6", "7_30", "31_60", "61_90", "90_plus")),
+    "total_portfolio", "overdue_15d_amount", "dpd_1to6_balance", "amount_due_7d", "prev_dpd_1to6_balance",
+    "moved_to_7to30", "par15_mid_month", "disbursed_amount", "fees_collected", "fees_due", "interest_collected",
+    "total_yield", "on_time_paid", "on_time_due", "waivers_amount",
+    *(f"bucket_{name}_balance" for name in ("0", "1_6", "7_30", "31_60", "61_90", "90_plus")),
+)
+metric_fine_daily = Table(
+    "metric_fine_daily",
+    metadata,
+    Column("calculation_date", Date, nullable=False),
+    Column("officer_id", Text, nullable=False),
+    Column("branch", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in FINE_COMPONENTS),
+    *_timestamps(),
+    PrimaryKeyConstraint("calculation_date", "officer_id", "branch", "region", name="pk_metric_fine_daily"),
+    Index("ix_metric_fine_daily_branch", "branch", "calculation_date"),
+)
+
 # Change log written by ingestion in the batch's transaction; the incremental recalculation
 # consumes it. One row per (officer, branch) touched with the earliest date whose metrics changed.
 metric_dirty = Table(

@@ -39,16 +39,6 @@ class RunResult:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Changes:
-    """What metric_dirty says changed: the scope to restate and from which date."""
-
-    ids: list[int]
-    officers: list[str]
-    branches: list[str]
-    from_date: date | None
-
-
 async def recalculate(
     database: Database,
     options: EngineOptions,
@@ -56,16 +46,15 @@ async def recalculate(
     as_of: date,
     start: date | None = None,
     calculation_type: str = "scheduled",
-    include_changes: bool = True,
     incremental: bool = False,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Restate [start, as_of] for everyone (just as_of without start) plus, when
-    ``include_changes``, the calculated dates on or after the earliest change for the officers
-    and branches whose records changed. ``incremental`` (the 15-minute job) restates as_of for
-    everyone only when it has never been calculated: within one business date the metrics
-    move only with the data, so the changes alone bring it up to date. Returns the run's
-    outcome; a failure is logged, never half-written."""
+    """Restate [start, as_of] for everyone (just as_of without start), and bring every other
+    calculated date on or after the earliest change up to date with the records changed since
+    the last run. ``incremental`` (the 15-minute job) restates as_of for everyone only when it
+    has never been calculated: within one business date the metrics move only with the data, so
+    the changes alone bring it up to date. Returns the run's outcome; a failure is logged,
+    never half-written."""
     if start is not None and start > as_of:
         raise ValueError(f"start {start} is after as-of date {as_of}")
     run_id = await open_run(database, calculation_type, as_of, start)
@@ -75,9 +64,7 @@ async def recalculate(
             # snapshot includes everything the previous run committed.
             await conn.execute("SELECT pg_advisory_lock($1)", RECALC_LOCK_KEY)
             try:
-                total, written = await _run(
-                    conn, options, run_id, as_of, start, include_changes, incremental, progress
-                )
+                total, written = await _run(conn, options, run_id, as_of, start, incremental, progress)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", RECALC_LOCK_KEY)
     except Exception as exc:
@@ -94,61 +81,70 @@ async def _run(
     run_id: int,
     as_of: date,
     start: date | None,
-    include_changes: bool,
     incremental: bool,
     progress: Progress | None,
 ) -> tuple[int, int]:
-    """The run's one transaction: restate, consume the change log, complete the log row."""
+    """The run's one transaction: restate, apply and consume the changes, complete the log row.
+
+    Every run consumes every change its snapshot sees (a date restated for everyone already
+    holds them; every other calculated date gets them as deltas), so no change is applied twice
+    or lost; batches committed after the snapshot wait for the next run."""
     async with conn.transaction(isolation="repeatable_read"):
         await conn.execute("SET LOCAL work_mem = '64MB'")
         full_dates = _days(start or as_of, as_of)
         if incremental and await _calculated(conn, as_of):
             full_dates = []
-        changes = await _pending_changes(conn) if include_changes else None
-        earlier = (
-            await _restated_dates(conn, changes, through=as_of, exclude=set(full_dates)) if changes else []
-        )
-        total = len(full_dates) + len(earlier)
+        changes = await _pending_changes(conn)
+        changed_dates = await _restated_dates(conn, changes, through=as_of, exclude=set(full_dates))
+        kept = await daily_metrics.dates_with_fine_rows(conn, changed_dates)
+        # dates calculated before fine groups were kept cannot take deltas: restate them whole
+        full_dates = sorted({*full_dates, *(d for d in changed_dates if d not in kept)})
+        delta_dates = [d for d in changed_dates if d in kept]
+        total = len(full_dates) + len(delta_dates)
         done = written = 0
         for chunk in _chunks(full_dates):
             written += (await daily_metrics.restate(conn, chunk, options=options)).total
             done += len(chunk)
             if progress:
                 progress(done, total)
-        for chunk in _chunks(earlier):
-            assert changes is not None
-            result = await daily_metrics.restate(
-                conn, chunk, officers=changes.officers, branches=changes.branches, options=options
+        for chunk in _chunks(delta_dates):
+            result = await daily_metrics.apply_changes(
+                conn, chunk, prior_ids=changes.prior_ids, loans=changes.loans, options=options
             )
+            result += await daily_metrics.restate(conn, chunk, officers=changes.officer_wide, options=options)
             written += result.total
             done += len(chunk)
             if progress:
                 progress(done, total)
-        if changes and changes.ids:
-            await conn.execute("DELETE FROM metric_dirty WHERE id = ANY($1::bigint[])", changes.ids)
+        await conn.execute("DELETE FROM metric_dirty WHERE id = ANY($1::bigint[])", changes.ids)
+        await conn.execute("DELETE FROM loan_state_prior WHERE id = ANY($1::bigint[])", changes.prior_ids)
         await complete_run(conn, run_id, processed=total, updated=written)
     return total, written
 
 
-async def _pending_changes(conn: asyncpg.Connection) -> Changes | None:
-    """The change log as this run's snapshot sees it; officer-wide changes reach their branches."""
+@dataclass(frozen=True)
+class Changes:
+    """What this run's snapshot says changed since the last run: the change-log rows and the
+    earliest date they touch, the officers whose own attributes changed (every loan of theirs
+    is recomputed), and the before-images of the loans ingestion changed."""
+
+    ids: list[int]
+    from_date: date | None
+    officer_wide: list[str]
+    prior_ids: list[int]
+    loans: list[str]
+
+
+async def _pending_changes(conn: asyncpg.Connection) -> Changes:
     rows = await conn.fetch("SELECT id, officer_id, branch, from_date FROM metric_dirty")
-    if not rows:
-        return None
-    officers = sorted({r["officer_id"] for r in rows if r["officer_id"] is not None})
-    branches = {r["branch"] for r in rows if r["branch"] is not None}
-    officer_wide = [r["officer_id"] for r in rows if r["branch"] is None and r["officer_id"] is not None]
-    if officer_wide:
-        found = await conn.fetch(
-            "SELECT DISTINCT branch FROM loan_state WHERE officer_id = ANY($1::text[])", officer_wide
-        )
-        branches |= {r["branch"] for r in found}
+    prior = await conn.fetch("SELECT id, loan_id FROM loan_state_prior")
     from_dates = [r["from_date"] for r in rows if r["from_date"] is not None]
     return Changes(
         ids=[r["id"] for r in rows],
-        officers=officers,
-        branches=sorted(branches),
         from_date=min(from_dates) if from_dates else None,
+        officer_wide=sorted({r["officer_id"] for r in rows if r["branch"] is None and r["officer_id"] is not None}),
+        prior_ids=[r["id"] for r in prior],
+        loans=sorted({r["loan_id"] for r in prior}),
     )
 
 
