@@ -116,8 +116,7 @@ async def restate(
         return NOTHING
     ends, starts = _windows(dates)
     if officers is None:
-        officer_rows, branch_rows = await _replace_all(conn, ends, starts, options)
-        transitions = await _replace_transitions(conn, ends, loans=None)
+        officer_rows, branch_rows, transitions = await _replace_all(conn, ends, starts, options)
         snapshots = await _replace_snapshots(conn, [d for d in ends if d.day == 15], None)
         return Restated(officer_rows, branch_rows, transitions, snapshots)
     chosen = sorted(set(officers))
@@ -288,17 +287,30 @@ async def _replace_snapshots(conn: asyncpg.Connection, fifteenths: list[date], o
 
 async def _replace_all(
     conn: asyncpg.Connection, ends: list[date], starts: list[date], options: engine.EngineOptions
-) -> tuple[int, int]:
-    """Everyone's fine groups, officer rows and branch rows from one engine pass (the loans are
-    read once)."""
+) -> tuple[int, int, int]:
+    """Everyone's fine groups, officer rows, branch rows and transitions from one engine pass
+    (the loans are read once)."""
     for table in ("officer_metrics_daily", "branch_metrics_daily", "metric_fine_daily"):
         await conn.execute(f"DELETE FROM {table} WHERE calculation_date = ANY($1::date[])", ends)
+    await conn.execute("DELETE FROM dpd_transitions WHERE transition_date = ANY($1::date[])", ends)
+    await conn.execute(
+        "INSERT INTO metric_calculated_dates (calculation_date) SELECT unnest($1::date[])"
+        " ON CONFLICT (calculation_date) DO UPDATE SET updated_at = now()", ends,
+    )
     columns = ", ".join(_DAILY_COLUMNS)
     values = _select_columns()
     row = await conn.fetchrow(
         f"""
-        WITH {engine.DATES_CTE},{engine.loan_fine_sql()},
+        WITH {engine.DATES_CTE},{engine.loan_fine_sql(transitions=True)},
         fine_rows AS ({_WRITE_FINE}),
+        transitions AS (
+            INSERT INTO dpd_transitions (loan_id, officer_id, branch, transition_date, from_dpd_bucket,
+                                         to_dpd_bucket, outstanding_balance)
+            SELECT loan_id, officer_id, branch, d, lm_bucket(dpd_prev), lm_bucket(dpd_d), out_d / 100.0
+            FROM loan_days
+            WHERE active_prev AND active_d AND lm_bucket(dpd_prev) <> lm_bucket(dpd_d)
+            RETURNING 1
+        ),
         computed AS (
             WITH {engine.scored_sql(("officer", "branch")).lstrip().removeprefix(",").lstrip()}
         ),
@@ -314,21 +326,29 @@ async def _replace_all(
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM officer_rows) AS officers, (SELECT count(*) FROM branch_rows) AS branches,
-               (SELECT count(*) FROM fine_rows) AS fine
+               (SELECT count(*) FROM fine_rows) AS fine, (SELECT count(*) FROM transitions) AS transitions
         """,
         ends, starts, None, None, None, *options.parameters(),
     )
     assert row is not None
-    return int(row["officers"]), int(row["branches"])
+    return int(row["officers"]), int(row["branches"]), int(row["transitions"])
 
 
-async def dates_with_fine_rows(conn: asyncpg.Connection, dates: Sequence[date]) -> set[date]:
-    """Which of ``dates`` keep their fine groups (dates calculated before they were kept do not)."""
+async def calculated_dates(conn: asyncpg.Connection, first: date, last: date) -> tuple[list[date], set[date]]:
+    """The calculated dates in [first, last], and those of them whose fine groups are kept (a
+    date calculated before they were kept has daily rows only)."""
     rows = await conn.fetch(
-        "SELECT DISTINCT calculation_date FROM metric_fine_daily WHERE calculation_date = ANY($1::date[])",
-        list(dates),
+        """
+        SELECT calculation_date, true AS kept FROM metric_calculated_dates WHERE calculation_date BETWEEN $1 AND $2
+        UNION
+        SELECT calculation_date, false FROM officer_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
+        UNION
+        SELECT calculation_date, false FROM branch_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
+        """,
+        first, last,
     )
-    return {row["calculation_date"] for row in rows}
+    kept = {row["calculation_date"] for row in rows if row["kept"]}
+    return sorted({row["calculation_date"] for row in rows}), kept
 
 
 def _count(status: str) -> int:

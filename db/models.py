@@ -282,6 +282,14 @@ metric_fine_daily = Table(
     Index("ix_metric_fine_daily_branch", "branch", "calculation_date"),
 )
 
+# The dates whose fine groups metric_fine_daily keeps (a date with no loans yet has none).
+metric_calculated_dates = Table(
+    "metric_calculated_dates",
+    metadata,
+    Column("calculation_date", Date, primary_key=True),
+    *_timestamps(),
+)
+
 # Change log written by ingestion in the batch's transaction; the incremental recalculation
 # consumes it. One row per (officer, branch) touched with the earliest date whose metrics changed.
 metric_dirty = Table(

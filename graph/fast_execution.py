@@ -35,6 +35,9 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 Builder = Callable[[Any], Any]
 BASIC_RESOLVER = "_get_basic_result"
 DEFINITION = "strawberry-definition"
+PREBUILT = "prebuilt_json"
+"""Attribute of an object type's values that may hold the node's answer as an ``orjson.Fragment``
+(the resolver compiled this very selection to SQL: resolvers/officer_json.py)."""
 PREFETCHED = "loanmetrics.prefetched"
 """Field metadata key: the attribute holding the resolver's answer when it is already known."""
 
@@ -216,6 +219,9 @@ class _PlanWriter:
             if prefetched:
                 lines.append(f"    if {variable} is NOT_PREFETCHED:\n        raise _Fallback")
             entries.append(f"{response_key!r}: {expression}")
+        if _declares_prebuilt(object_type):
+            # the resolver already holds this node's whole answer as JSON built in SQL
+            lines.insert(0, f"    pre = value.{PREBUILT}\n    if pre is not None:\n        return pre")
         name = self._name("build")
         body = "\n".join(lines)
         self.functions.append(f"def {name}(value):\n{body}\n    return {{{', '.join(entries)}}}")
@@ -246,6 +252,12 @@ class _PlanWriter:
                 return None
             return f"({build}({variable}) if {variable} is not None else {null}())"
         return None
+
+
+def _declares_prebuilt(object_type: GraphQLObjectType) -> bool:
+    definition = object_type.extensions.get(DEFINITION)
+    origin = getattr(definition, "origin", None)
+    return origin is not None and PREBUILT in getattr(origin, "__dataclass_fields__", {})
 
 
 def _null_value() -> None:

@@ -43,8 +43,9 @@ class Query:
         sort: t.OfficerSort | None = None, first: int | None = 50, after: str | None = None,
         offset: Annotated[int, strawberry.argument(description="Rows to skip after the cursor (REST pages).")] = 0,
     ) -> t.OfficerConnection:
+        node_json = officers.node_json_sql(info) if getattr(info.schema, "compiled_plans", False) else None
         return await officers.list_officers(info.context, filter, period, sort, 50 if first is None else first, after,
-                                            offset)
+                                            offset, node_json=node_json)
 
     @strawberry.field
     async def officer(self, info: Ctx, officer_id: strawberry.ID) -> t.Officer | None:
@@ -132,7 +133,10 @@ class Mutation:
 
 class Schema(strawberry.Schema):
     """Errors are logged by the endpoint with the request id; Strawberry's own logging of every
-    expected client error (bad arguments, conflicts) would only add noise."""
+    expected client error (bad arguments, conflicts) would only add noise. ``compiled_plans``:
+    whether the executor splices prebuilt node JSON (graph/fast_execution.py)."""
+
+    compiled_plans: bool = True
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         return None
@@ -148,7 +152,7 @@ def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
 def build_schema(settings: Settings, *, compiled_plans: bool = True) -> strawberry.Schema:
     """The schema with this deployment's limits (``compiled_plans=False``: graphql-core's own
     executor, which the tests use as the reference for the compiled one)."""
-    return Schema(
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         execution_context_class=(FastExecutionContext.with_plan_cache(PlanCache()) if compiled_plans
@@ -163,3 +167,5 @@ def build_schema(settings: Settings, *, compiled_plans: bool = True) -> strawber
             QueryCostLimiter(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size),
         )],
     )
+    schema.compiled_plans = compiled_plans
+    return schema

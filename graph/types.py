@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import cast
+from typing import Any, cast
 
 import strawberry
 from strawberry.types import Info
@@ -521,6 +521,8 @@ class Officer:
     outside_scope: strawberry.Private[bool] = False
     """Reached through an in-scope loan while the officer's own branch/region is outside the
     caller's scope: every aggregate under it counts only loans in the caller's scope."""
+    prebuilt_json: strawberry.Private[Any] = None
+    """The node's whole answer as JSON built in SQL (resolvers/officer_json.py), or None."""
 
     @property
     def prefetched_metrics_view(self) -> OfficerMetrics:

@@ -182,31 +182,45 @@ def dqi_band_sql(dqi: str, bands: BandSettings) -> str:
     return f"lm_dqi_band({dqi}, {int(bands.dqi_green)}, {int(bands.dqi_watch)})"
 
 
-def band_columns(alias: str, bands: BandSettings) -> str:
-    """SQL columns: every band and the penalty inputs of a daily-table row ``alias``. Bands are
-    always the current settings' (the stored risk_band/dqi_band are those of the recalculation
-    that wrote the row): score bands from the stored scores, ratio bands from the exact parts."""
+def band_expressions(alias: str, bands: BandSettings) -> dict[str, str]:
+    """SQL per band of a daily-table row ``alias`` under the current thresholds (the stored
+    risk_band/dqi_band are those of the recalculation that wrote the row): score bands from the
+    stored scores, ratio bands from the exact parts. Keys: ``risk_band``, ``dqi_band`` and
+    ``<ratio>_band`` for the banded ratios."""
     a = alias
 
     def at_most(n: str, d: str, green: float, watch: float) -> str:
         return f"lm_band_at_most({a}.{n}, {a}.{d}, {Decimal(str(green))}, {Decimal(str(watch))})"
 
-    return ", ".join([
-        f"{risk_band_sql(f'{a}.risk_score', bands)} AS risk_band",
-        f"{dqi_band_sql(f'{a}.dqi', bands)} AS dqi_band",
-        f"{at_most('first_miss_count', 'fimr_cohort_count', bands.fimr_green, bands.fimr_watch)} AS fimr_band",
-        f"{at_most('all_time_first_miss_count', 'all_time_fimr_cohort_count', bands.fimr_green, bands.fimr_watch)}"
-        " AS all_time_fimr_band",
-        f"{at_most('dpd_1to6_balance', 'amount_due_7d', bands.slippage_green, bands.slippage_watch)}"
-        " AS d06_slippage_band",
-        f"{at_most('moved_to_7to30', 'prev_dpd_1to6_balance', bands.roll_green, bands.roll_watch)} AS roll_band",
-        f"lm_band_at_least({a}.total_yield, {a}.par15_mid_month, {Decimal(str(bands.ayr_green))}, "
-        f"{Decimal(str(bands.ayr_watch))}) AS ayr_band",
+    return {
+        "risk_band": risk_band_sql(f"{a}.risk_score", bands),
+        "dqi_band": dqi_band_sql(f"{a}.dqi", bands),
+        "fimr_band": at_most("first_miss_count", "fimr_cohort_count", bands.fimr_green, bands.fimr_watch),
+        "all_time_fimr_band": at_most("all_time_first_miss_count", "all_time_fimr_cohort_count",
+                                      bands.fimr_green, bands.fimr_watch),
+        "d06_slippage_band": at_most("dpd_1to6_balance", "amount_due_7d", bands.slippage_green,
+                                     bands.slippage_watch),
+        "roll_band": at_most("moved_to_7to30", "prev_dpd_1to6_balance", bands.roll_green, bands.roll_watch),
+        "ayr_band": f"lm_band_at_least({a}.total_yield, {a}.par15_mid_month, {Decimal(str(bands.ayr_green))}, "
+                    f"{Decimal(str(bands.ayr_watch))})",
+    }
+
+
+def penalty_inputs_sql(alias: str) -> str:
+    """SQL: the nine penalty inputs (SPEC §5.6, in ``PENALTIES`` order) of a daily-table row."""
+    a = alias
+    return (
         f"lm_penalty_inputs({a}.overdue_15d_amount, {a}.total_portfolio, {a}.first_miss_count, "
         f"{a}.fimr_cohort_count, {a}.moved_to_7to30, {a}.prev_dpd_1to6_balance, {a}.waivers_amount, "
         f"{a}.amount_due_7d, {a}.backdated_count, {a}.reversals_count, {a}.total_entries, {a}.fees_collected, "
-        f"{a}.fees_due, {a}.channel_pure_count, {a}.active_loans, {a}.had_float_gap)::float8[] AS penalty_inputs",
-    ])
+        f"{a}.fees_due, {a}.channel_pure_count, {a}.active_loans, {a}.had_float_gap)::float8[]"
+    )
+
+
+def band_columns(alias: str, bands: BandSettings) -> str:
+    """SQL columns: every band and the penalty inputs of a daily-table row ``alias``."""
+    columns = [f"{expression} AS {name}" for name, expression in band_expressions(alias, bands).items()]
+    return ", ".join([*columns, f"{penalty_inputs_sql(alias)} AS penalty_inputs"])
 
 
 _DAILY_COUNTS = tuple(name for name in engine.COUNT_COMPONENTS

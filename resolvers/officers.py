@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import orjson
+from strawberry.types import Info
+
 from db import metric_engine as engine
 from graph import types as t
 from graph.errors import bad_request
@@ -21,6 +24,7 @@ from resolvers.metric_rows import (
     risk_band_sql,
     snapshot_from_row,
 )
+from resolvers.officer_json import officer_node_sql
 from resolvers.pagination import (
     OrderTerm,
     after_in_memory,
@@ -109,6 +113,25 @@ def _filters(filter: t.OfficerFilter | None, params: Params) -> list[str]:
     return where
 
 
+def node_json_sql(info: Info[RequestContext, None]) -> str | None:
+    """The SQL of this ``officers`` field's node JSON (resolvers/officer_json.py), compiled once
+    per parsed document (the parser cache hands back the same AST nodes) and kept by the schema."""
+    nodes = info._raw_info.field_nodes  # graphql-core's view: Strawberry's selected_fields converts
+    cache: dict[tuple[int, ...], tuple[Any, str | None]] = info.schema.__dict__.setdefault("officer_node_sql", {})
+    key = tuple(id(node) for node in nodes)
+    found = cache.get(key)
+    if found is not None and len(found[0]) == len(nodes) and all(a is b for a, b in zip(found[0], nodes, strict=True)):
+        return found[1]
+    compiled = officer_node_sql(nodes, info.context.application.settings.bands)
+    if len(cache) >= NODE_SQL_ENTRIES:
+        cache.pop(next(iter(cache)))
+    cache[key] = (list(nodes), compiled)  # the nodes stay alive, so their ids stay theirs
+    return compiled
+
+
+NODE_SQL_ENTRIES = 256
+
+
 async def list_officers(
     ctx: RequestContext,
     filter: t.OfficerFilter | None,
@@ -117,14 +140,18 @@ async def list_officers(
     first: int,
     after: str | None,
     offset: int = 0,
+    *,
+    node_json: str | None = None,
 ) -> t.OfficerConnection:
+    """``node_json``: SQL of each node's whole answer (default window only), when the caller's
+    executor splices it in."""
     check_page_size(first)
     if offset < 0:
         raise bad_request("offset must not be negative", argument="offset")
     window = await resolve_window(ctx, period)
     sort = sort or t.OfficerSort()
     if window.default and await daily_rows_exist(ctx, "officer_metrics_daily", window.end):
-        return await _list_from_daily(ctx, filter, window, sort, first, after, offset)
+        return await _list_from_daily(ctx, filter, window, sort, first, after, offset, node_json)
     return await _list_on_demand(ctx, filter, window, sort, first, after, offset)
 
 
@@ -137,7 +164,7 @@ def _terms(sort: t.OfficerSort) -> list[OrderTerm]:
 
 async def _list_from_daily(
     ctx: RequestContext, filter: t.OfficerFilter | None, window: Window, sort: t.OfficerSort,
-    first: int, after: str | None, offset: int,
+    first: int, after: str | None, offset: int, node_json: str | None = None,
 ) -> t.OfficerConnection:
     params = Params()
     where = [f"m.calculation_date = {params.add(window.end, 'date')}",
@@ -177,8 +204,9 @@ async def _list_from_daily(
         SELECT (SELECT count(*) FROM filtered) AS total_count, rows.*
         FROM (SELECT 1) AS one
         LEFT JOIN (
-            SELECT page.position, page.risk_rank, {OFFICER_COLUMNS}, {AUDIT_COLUMNS}{sort_values},
-                   {daily_snapshot_columns("m", bands, float_gap=False)}
+            SELECT page.position, page.risk_rank, {OFFICER_COLUMNS}{sort_values},
+                   {f"{node_json} AS node_json" if node_json else
+                    f"{AUDIT_COLUMNS}, {daily_snapshot_columns('m', bands, float_gap=False)}"}
             FROM page
             JOIN officer_metrics_daily m ON m.officer_id = page.officer_id AND m.calculation_date = {day}
             JOIN officers o ON o.officer_id = page.officer_id
@@ -192,9 +220,18 @@ async def _list_from_daily(
     page = rows[:first]
     edges = []
     for row in page:
-        snapshot = snapshot_from_row(row, key_column="officer_id", cents=True)
         cursor = encode_cursor([row[f"cursor_{i}"] for i in range(len(terms))], terms)
-        edges.append(t.OfficerEdge(cursor=cursor, node=officer_from_row(row, snapshot, window, row["risk_rank"])))
+        if node_json:
+            node = t.Officer(
+                officer_id=row["officer_id"], officer_name=row["officer_name"], officer_phone=row["officer_phone"],
+                region=row["region"], branch=row["branch"], employment_status=row["employment_status"],
+                primary_channel=row["primary_channel"], rank=row["risk_rank"], had_float_gap=row["had_float_gap"],
+                window=window.key, prebuilt_json=orjson.Fragment(row["node_json"]),
+            )
+        else:
+            snapshot = snapshot_from_row(row, key_column="officer_id", cents=True)
+            node = officer_from_row(row, snapshot, window, row["risk_rank"])
+        edges.append(t.OfficerEdge(cursor=cursor, node=node))
     return _connection(edges, total, has_next=len(rows) > first, has_previous=after is not None or offset > 0,
                        window=window)
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from db import daily_metrics
 from db.engine import Database
-from db.metric_engine import EngineOptions
+from db.metric_engine import PLANNER_SETTINGS, EngineOptions
 from scheduler.calculation_log import complete_run, fail_run, open_run
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,17 @@ async def _run(
     or lost; batches committed after the snapshot wait for the next run."""
     async with conn.transaction(isolation="repeatable_read"):
         await conn.execute("SET LOCAL work_mem = '64MB'")
+        await conn.execute(PLANNER_SETTINGS)
         full_dates = _days(start or as_of, as_of)
         if incremental and await _calculated(conn, as_of):
             full_dates = []
         changes = await _pending_changes(conn)
-        changed_dates = await _restated_dates(conn, changes, through=as_of, exclude=set(full_dates))
-        kept = await daily_metrics.dates_with_fine_rows(conn, changed_dates)
+        changed_dates: list[date] = []
+        kept: set[date] = set()
+        if changes.from_date is not None:
+            first = changes.from_date if changes.from_date != date.min else date(1900, 1, 1)
+            found, kept = await daily_metrics.calculated_dates(conn, first, as_of)
+            changed_dates = [d for d in found if d not in set(full_dates)]
         # dates calculated before fine groups were kept cannot take deltas: restate them whole
         full_dates = sorted({*full_dates, *(d for d in changed_dates if d not in kept)})
         delta_dates = [d for d in changed_dates if d in kept]
@@ -148,30 +153,10 @@ async def _pending_changes(conn: asyncpg.Connection) -> Changes:
     )
 
 
-async def _restated_dates(
-    conn: asyncpg.Connection, changes: Changes, *, through: date, exclude: set[date]
-) -> list[date]:
-    """Calculated dates from the earliest change through ``through``, except those restated
-    for everyone anyway."""
-    if changes.from_date is None:
-        return []
-    rows = await conn.fetch(
-        """
-        SELECT calculation_date FROM officer_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
-        UNION
-        SELECT calculation_date FROM branch_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
-        ORDER BY 1
-        """,
-        changes.from_date if changes.from_date != date.min else date(1900, 1, 1), through,
-    )
-    return [r["calculation_date"] for r in rows if r["calculation_date"] not in exclude]
-
-
 async def _calculated(conn: asyncpg.Connection, day: date) -> bool:
-    """Whether a completed run already wrote the daily rows of ``day``."""
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM officer_metrics_daily WHERE calculation_date = $1)", day
-    ))
+    """Whether a completed run already calculated ``day``."""
+    found, _ = await daily_metrics.calculated_dates(conn, day, day)
+    return bool(found)
 
 
 def _days(first: date, last: date) -> list[date]:

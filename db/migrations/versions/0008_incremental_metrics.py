@@ -1,5 +1,5 @@
-"""Incremental recalculation: per-group sums of every calculated date, and before-images of the
-loan state that ingestion changes.
+"""Incremental recalculation: per-group sums of every calculated date (and which dates are
+calculated), and before-images of the loan state that ingestion changes.
 
 ``metric_fine_daily`` keeps, per calculated date and (officer, branch, region) group, the loan
 count and every additive component in integer cents (the metric engine's ``fine`` level): the
@@ -53,6 +53,13 @@ CREATE TABLE metric_fine_daily (
     CONSTRAINT pk_metric_fine_daily PRIMARY KEY (calculation_date, officer_id, branch, region)
 )""")
     op.execute("CREATE INDEX ix_metric_fine_daily_branch ON metric_fine_daily (branch, calculation_date)")
+    # the dates whose fine groups are kept (a date with no loans yet has none, but is calculated)
+    op.execute("""
+CREATE TABLE metric_calculated_dates (
+    calculation_date date PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+)""")
     # the loan_state columns, all nullable (a new loan's before-image is only 'did not exist')
     op.execute("""
 CREATE TABLE loan_state_prior AS
@@ -70,4 +77,5 @@ FROM loan_state s WITH NO DATA""")
 
 def downgrade() -> None:
     op.execute("DROP TABLE loan_state_prior")
+    op.execute("DROP TABLE metric_calculated_dates")
     op.execute("DROP TABLE metric_fine_daily")

@@ -1,0 +1,264 @@
+"""The officer list's nodes as JSON built by PostgreSQL, for plain-data selections.
+
+A dashboard page of 50 officers selects a few dozen plain fields per officer (identity, the
+metrics of the default window, the audit record): ENGINEERING.md measured about 3 µs of Python
+per resolved field, which even the compiled plans of ``graph/fast_execution.py`` only halve.
+When every field under the connection's Officer selection is one this module knows (no
+arguments, fragments or directives, no ``actions``, ``loans`` or ``history``), the list
+statement returns each node as a JSON text built with ``json_build_object`` in selection order,
+and the executor splices it into the response (``orjson.Fragment``) instead of completing the
+node. Every value is the one the Python path produces: the same IEEE divisions on the same
+integers for ratio values, the correctly rounded double of each exact amount, the same
+timestamp text. ``tests/test_officer_json.py`` holds the two paths to equal answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from graphql import FieldNode, SelectionSetNode
+
+from db import metric_engine as engine
+from loanmetrics.settings import BandSettings
+from resolvers.metric_rows import BANDED, BUCKET_LABELS, PENALTIES, band_expressions, penalty_inputs_sql
+
+MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+
+Compiler = Callable[["_Aliases", SelectionSetNode], "str | None"]
+
+
+@dataclass(frozen=True)
+class _Aliases:
+    """The SQL names the node expression reads: officer ``o``, daily row ``m``, audit ``a``,
+    rank ``rank``, and the current band thresholds."""
+
+    bands: BandSettings
+    officer: str = "o"
+    daily: str = "m"
+    audit: str = "a"
+    rank: str = "risk_rank"
+
+
+def _fields(selection_set: SelectionSetNode | None) -> list[tuple[str, FieldNode]] | None:
+    """(response key, field) in order; None for anything but plain, distinct, directive-free fields."""
+    if selection_set is None:
+        return None
+    out: list[tuple[str, FieldNode]] = []
+    seen: set[str] = set()
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives:
+            return None
+        key = selection.alias.value if selection.alias else selection.name.value
+        if key in seen:
+            return None
+        seen.add(key)
+        out.append((key, selection))
+    return out if 0 < len(out) <= MAX_KEYS else None
+
+
+def _object(
+    aliases: _Aliases, selection_set: SelectionSetNode | None, type_name: str,
+    leaf: Callable[[str], str | None],
+    nested: dict[str, Callable[[_Aliases, SelectionSetNode | None], str | None]] | None = None,
+) -> str | None:
+    """json_build_object over the selection: leaves by ``leaf(name)``, objects by ``nested``."""
+    fields = _fields(selection_set)
+    if fields is None:
+        return None
+    parts: list[str] = []
+    for key, field in fields:
+        name = field.name.value
+        if field.arguments:
+            return None
+        if name == "__typename":
+            expression: str | None = f"'{type_name}'::text"
+        elif nested and name in nested:
+            expression = nested[name](aliases, field.selection_set)
+        elif field.selection_set is None:
+            expression = leaf(name)
+        else:
+            expression = None
+        if expression is None:
+            return None
+        parts.append(f"'{key}', {expression}")
+    return f"json_build_object({', '.join(parts)})"
+
+
+def _money(aliases: _Aliases, column: str) -> str:
+    """A stored NUMERIC(15,2) amount as the double nearest its exact value (Python: cents / 100)."""
+    return f"{aliases.daily}.{column}::float8"
+
+
+def _exact(aliases: _Aliases, component: str) -> str:
+    """A component as the exact integer the Python path divides (money in cents)."""
+    if component in engine.MONEY_COMPONENTS:
+        return f"({aliases.daily}.{component} * 100)::int8"
+    return f"{aliases.daily}.{component}"
+
+
+def _ratio(name: str) -> Callable[[_Aliases, SelectionSetNode | None], str | None]:
+    numerator, denominator = engine.RATIOS[name]
+
+    def compile_ratio(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+        num, den = _exact(aliases, numerator), _exact(aliases, denominator)
+        empty = "1::float8" if name == "channel_purity" else "NULL::float8"
+        band = band_expressions(aliases.daily, aliases.bands).get(f"{name}_band") if name in BANDED else None
+        leaves = {
+            "value": f"CASE WHEN {den} = 0 THEN {empty} ELSE {num}::float8 / {den}::float8 END",
+            "numerator": f"{aliases.daily}.{numerator}::float8",
+            "denominator": f"{aliases.daily}.{denominator}::float8",
+            "band": f"upper({band})" if band else "NULL::text",
+        }
+        return _object(aliases, selection_set, "Ratio", leaves.get)
+
+    return compile_ratio
+
+
+def _penalties(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    leaves = {
+        "name": "w.name",
+        "weight": "w.weight",
+        "input": "p.x",
+        "points": "w.weight::float8 * least(1.0::float8, greatest(0.0::float8, p.x))",
+    }
+    item = _object(aliases, selection_set, "RiskPenalty", leaves.get)
+    if item is None:
+        return None
+    weights = ", ".join(f"({n}, '{name}', {weight})" for n, (name, weight) in enumerate(PENALTIES, start=1))
+    return (
+        f"(SELECT json_agg({item} ORDER BY p.n) "
+        f"FROM unnest({penalty_inputs_sql(aliases.daily)}) WITH ORDINALITY AS p(x, n) "
+        f"JOIN (VALUES {weights}) AS w(n, name, weight) ON w.n = p.n)"
+    )
+
+
+def _buckets(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    items = []
+    for column, label in BUCKET_LABELS:
+        leaves = {
+            "bucket": f"'{label}'::text",
+            "count": f"{aliases.daily}.bucket_{column}_count",
+            "balance": _money(aliases, f"bucket_{column}_balance"),
+        }
+        item = _object(aliases, selection_set, "BucketBalance", leaves.get)
+        if item is None:
+            return None
+        items.append(item)
+    return f"json_build_array({', '.join(items)})"
+
+
+_PORTFOLIO_MONEY = {
+    "totalPortfolio": "total_portfolio", "overdue15dAmount": "overdue_15d_amount",
+    "disbursedAmount": "disbursed_amount", "totalYield": "total_yield", "interestCollected": "interest_collected",
+    "feesCollected": "fees_collected", "feesDue": "fees_due", "waiversAmount": "waivers_amount",
+    "amountDue7d": "amount_due_7d", "par15MidMonth": "par15_mid_month",
+}
+_PORTFOLIO_COUNTS = {
+    "activeLoans": "active_loans", "overdue15dCount": "overdue_15d_count", "disbursedCount": "disbursed_count",
+    "totalEntries": "total_entries", "backdatedCount": "backdated_count", "reversalsCount": "reversals_count",
+}
+
+
+def _portfolio(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    def leaf(name: str) -> str | None:
+        if name in _PORTFOLIO_MONEY:
+            return _money(aliases, _PORTFOLIO_MONEY[name])
+        if name in _PORTFOLIO_COUNTS:
+            return f"{aliases.daily}.{_PORTFOLIO_COUNTS[name]}"
+        return None
+
+    return _object(aliases, selection_set, "Portfolio", leaf, {"buckets": _buckets})
+
+
+_RATIO_FIELDS = {
+    "fimr": "fimr", "allTimeFimr": "all_time_fimr", "d06Slippage": "d06_slippage", "roll": "roll", "frr": "frr",
+    "ayr": "ayr", "porr": "porr", "onTimeRate": "on_time_rate", "channelPurity": "channel_purity",
+}
+
+
+def _metrics(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    m = aliases.daily
+    bands = band_expressions(m, aliases.bands)
+    leaves = {
+        "calculationDate": f"{m}.calculation_date",
+        "periodStart": f"{m}.period_start",
+        "periodEnd": f"{m}.calculation_date",
+        "riskScore": f"{m}.risk_score",
+        "riskBand": f"upper({bands['risk_band']})",
+        "dqi": f"{m}.dqi",
+        "dqiBand": f"upper({bands['dqi_band']})",
+    }
+    nested: dict[str, Callable[[_Aliases, SelectionSetNode | None], str | None]] = {
+        key: _ratio(name) for key, name in _RATIO_FIELDS.items()
+    }
+    nested.update(riskPenalties=_penalties, portfolio=_portfolio)
+    return _object(aliases, selection_set, "OfficerMetrics", leaves.get, nested)
+
+
+def _timestamp(column: str) -> str:
+    """Python's isoformat of an aware UTC datetime: microseconds only when non-zero."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL ELSE to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        f"CASE WHEN extract(microseconds FROM {utc})::int8 % 1000000 = 0 THEN '' ELSE '.' || to_char({utc}, 'US') END"
+        f" || '+00:00' END"
+    )
+
+
+def _audit(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    a, o = aliases.audit, aliases.officer
+    leaves = {
+        "officerId": f"{o}.officer_id",
+        "assigneeId": f"{a}.assignee_id",
+        "assigneeName": f"{a}.assignee_name",
+        "assignedDate": _timestamp(f"{a}.assigned_date"),
+        "auditStatus": f"upper(replace(coalesce({a}.audit_status, 'Not Assigned'), ' ', '_'))",
+        "statusChangedDate": _timestamp(f"{a}.status_changed_date"),
+        "lastAuditDate": f"{a}.last_audit_date",
+        "auditNotes": f"{a}.audit_notes",
+        "riskLevel": f"{a}.risk_level",
+        "actionType": f"{a}.action_type",
+        "actionDate": _timestamp(f"{a}.action_date"),
+        "actionNotes": f"{a}.action_notes",
+        "version": f"coalesce({a}.version, 0)",
+    }
+    return _object(aliases, selection_set, "AuditInfo", leaves.get)
+
+
+def _officer(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    o = aliases.officer
+    leaves = {
+        "officerId": f"{o}.officer_id",
+        "officerName": f"{o}.officer_name",
+        "officerPhone": f"{o}.officer_phone",
+        "region": f"{o}.region",
+        "branch": f"{o}.branch",
+        "employmentStatus": f"{o}.employment_status",
+        "primaryChannel": f"{o}.primary_channel",
+        "rank": aliases.rank,
+    }
+    return _object(aliases, selection_set, "Officer", leaves.get, {"metrics": _metrics, "audit": _audit})
+
+
+def officer_node_sql(field_nodes: Sequence[FieldNode], bands: BandSettings) -> str | None:
+    """SQL for one officer node's JSON under this ``officers`` field, or None when the selection
+    is anything but one plain Officer selection (``nodes`` or ``edges { node }``, not both)."""
+    if len(field_nodes) != 1:
+        return None
+    connection = _fields(field_nodes[0].selection_set)
+    if connection is None:
+        return None
+    officer_selections = []
+    for _, field in connection:
+        name = field.name.value
+        if name == "nodes":
+            officer_selections.append(field.selection_set)
+        elif name == "edges":
+            edge = _fields(field.selection_set)
+            if edge is None:
+                return None
+            officer_selections += [f.selection_set for _, f in edge if f.name.value == "node"]
+    if len(officer_selections) != 1:
+        return None
+    return _officer(_Aliases(bands=bands), officer_selections[0])
