@@ -129,13 +129,13 @@ loans = Table(
     Index("ix_loans_disbursement", "disbursement_date"),
     # drilldown pages in their default order (migration 0007)
     *(
-        Index(name, *lead, text("current_dpd DESC NULLS LAST"), text("total_outstanding DESC NULLS LAST"),
+        Index(name, *lead, text(f"{first} DESC NULLS LAST"), text("total_outstanding DESC NULLS LAST"),
               "loan_id", postgresql_where=text(tag))
-        for name, lead, tag in (
-            ("ix_loans_fimr_order", (), "fimr_tagged"),
-            ("ix_loans_fimr_officer", ("officer_id",), "fimr_tagged"),
-            ("ix_loans_early_order", (), "early_indicator_tagged"),
-            ("ix_loans_early_officer", ("officer_id",), "early_indicator_tagged"),
+        for name, lead, first, tag in (
+            ("ix_loans_fimr_order", (), "disbursement_date", "fimr_tagged"),
+            ("ix_loans_fimr_officer", ("officer_id",), "disbursement_date", "fimr_tagged"),
+            ("ix_loans_early_order", (), "current_dpd", "early_indicator_tagged"),
+            ("ix_loans_early_officer", ("officer_id",), "current_dpd", "early_indicator_tagged"),
         )
     ),
 )

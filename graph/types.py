@@ -463,13 +463,22 @@ class Loan:
     last_payment_date: date | None
     next_payment_due: date | None
     officer_name: str
+    prefetched_officer: strawberry.Private[Officer | None] = None
+    """The loan's officer when the page's statement joined it (the drilldowns)."""
+
+    @property
+    def prefetched_officer_view(self) -> Officer:
+        """The answer of ``officer`` when the page fetched it (compiled plans)."""
+        return self.prefetched_officer if self.prefetched_officer is not None else cast(Officer, NOT_PREFETCHED)
 
     @strawberry.field(description="The loan's officer. When the officer's own branch or region is outside the "
                       "caller's scope (a loan of a scoped branch may belong to another branch's officer), its "
                       "identity is given, its metrics, history and loans count only loans in the caller's scope, "
-                      "and audit is null.")
-    async def officer(self, info: Info[RequestContext, None]) -> Officer:
-        return await info.context.loaders.loan_officers.load(str(self.officer_id))
+                      "and audit is null.", metadata={PREFETCHED: "prefetched_officer_view"})
+    def officer(self, info: Info[RequestContext, None]) -> Officer:
+        if self.prefetched_officer is not None:
+            return self.prefetched_officer
+        return cast(Officer, info.context.loaders.loan_officers.load(str(self.officer_id)))
 
     @strawberry.field
     async def schedule(self, info: Info[RequestContext, None]) -> list[Installment]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from graph import types as t
 from graph.auth import Role
 from graph.errors import bad_request
+from resolvers.officers import AUDIT_COLUMNS, officer_from_row
 from resolvers.pagination import (
     OrderTerm,
     after_predicate,
@@ -140,6 +141,7 @@ async def loan_page(
     day = params.add(ctx.business_date, "date")
     columns = loan_columns(params, ctx.business_date, day)
     where = [*where, scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
+    officer_in_scope = scope_predicate(ctx.principal, params, branch="o.branch", region="o.region")
     terms = _terms(sort)
     inner = [OrderTerm(days_late_sql(day) if term.key == "days_late" else term.expression, term.descending, term.key)
              for term in terms]
@@ -159,8 +161,10 @@ async def loan_page(
         SELECT (SELECT count(*) FROM loans l WHERE {condition}) AS total_count, x.*
         FROM (SELECT 1) AS one
         LEFT JOIN (
-            SELECT {columns}
+            SELECT {columns}, {_OFFICER_COLUMNS}, {officer_in_scope} AS o_in_scope, {AUDIT_COLUMNS}
             FROM page p JOIN loans l ON l.loan_id = p.loan_id JOIN loan_state st ON st.loan_id = p.loan_id
+            JOIN officers o ON o.officer_id = l.officer_id
+            LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id AND {officer_in_scope}
         ) x ON TRUE
         ORDER BY {order_by(outer)}
         """,
@@ -168,11 +172,11 @@ async def loan_page(
     )
     total = int(rows[0]["total_count"])
     rows = [row for row in rows if row["loan_id"] is not None]
-    edges = [
-        t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms], terms),
-                   node=loan_from_row(row, ctx.principal.role))
-        for row in rows[:first]
-    ]
+    edges = []
+    for row in rows[:first]:
+        node = loan_from_row(row, ctx.principal.role)
+        node.prefetched_officer = _loan_officer(row)
+        edges.append(t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms], terms), node=node))
     return t.LoanConnection(
         edges=edges,
         page_info=t.PageInfo(has_next_page=len(rows) > first, has_previous_page=after is not None or offset > 0,
@@ -180,6 +184,28 @@ async def loan_page(
                              end_cursor=edges[-1].cursor if edges else None),
         total_count=total,
     )
+
+
+# The loan's officer as stored (the loan row carries its own copies of name, branch and region).
+_OFFICER_COLUMNS = ", ".join(
+    f"o.{name} AS o_{name}" for name in ("officer_name", "officer_phone", "region", "branch", "employment_status",
+                                          "primary_channel", "had_float_gap")
+)  # the same names as _OFFICER_KEYS below
+
+
+_OFFICER_KEYS = ("officer_name", "officer_phone", "region", "branch", "employment_status", "primary_channel",
+                 "had_float_gap")
+_AUDIT_KEYS = ("assignee_id", "assignee_name", "assigned_date", "audit_status", "status_changed_date",
+               "last_audit_date", "audit_notes", "risk_level", "action_type", "action_date", "action_notes",
+               "audit_version")
+
+
+def _loan_officer(row: Any) -> t.Officer:
+    """The officer of a page row, as the loan-officer loader builds it: an officer outside the
+    caller's scope keeps its identity, without its audit record (joined only in scope)."""
+    officer = {name: row[f"o_{name}"] for name in _OFFICER_KEYS}
+    officer.update({name: row[name] for name in _AUDIT_KEYS}, officer_id=row["officer_id"])
+    return officer_from_row(officer, None, None, outside_scope=not row["o_in_scope"])
 
 
 async def drilldown(

@@ -1,7 +1,7 @@
 """Drilldown pages in their default order straight from partial indexes.
 
-The FIMR and early-indicator drilldowns list tagged loans by DPD, then balance, then loan id
-(NULLS LAST, as every keyset order here). With partial indexes in exactly that order a page is
+The FIMR drilldown lists tagged loans newest disbursement first, the early-indicator drilldown by
+DPD, each then by balance and loan id (NULLS LAST, as every keyset order here). With partial indexes in exactly that order a page is
 an index scan of ``first`` entries and ``totalCount`` an index-only count, instead of a sort of
 every tagged loan; the officer-keyed ones serve an officer's drilldown the same way.
 
@@ -19,16 +19,19 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-ORDER = "current_dpd DESC NULLS LAST, total_outstanding DESC NULLS LAST, loan_id"
+FIMR_ORDER = "disbursement_date DESC NULLS LAST, total_outstanding DESC NULLS LAST, loan_id"
+EARLY_ORDER = "current_dpd DESC NULLS LAST, total_outstanding DESC NULLS LAST, loan_id"
 
 
 def upgrade() -> None:
     op.execute("DROP INDEX IF EXISTS ix_loans_fimr_tagged")
     op.execute("DROP INDEX IF EXISTS ix_loans_early_indicator")
-    op.execute(f"CREATE INDEX ix_loans_fimr_order ON loans ({ORDER}) WHERE fimr_tagged")
-    op.execute(f"CREATE INDEX ix_loans_fimr_officer ON loans (officer_id, {ORDER}) WHERE fimr_tagged")
-    op.execute(f"CREATE INDEX ix_loans_early_order ON loans ({ORDER}) WHERE early_indicator_tagged")
-    op.execute(f"CREATE INDEX ix_loans_early_officer ON loans (officer_id, {ORDER}) WHERE early_indicator_tagged")
+    op.execute(f"CREATE INDEX ix_loans_fimr_order ON loans ({FIMR_ORDER}) WHERE fimr_tagged")
+    op.execute(f"CREATE INDEX ix_loans_fimr_officer ON loans (officer_id, {FIMR_ORDER}) WHERE fimr_tagged")
+    op.execute(f"CREATE INDEX ix_loans_early_order ON loans ({EARLY_ORDER}) WHERE early_indicator_tagged")
+    op.execute(
+        f"CREATE INDEX ix_loans_early_officer ON loans (officer_id, {EARLY_ORDER}) WHERE early_indicator_tagged"
+    )
 
 
 def downgrade() -> None:
