@@ -122,7 +122,8 @@ loans = Table(
     CheckConstraint(
         "(status = 'Active') = (closed_date IS NULL)", name="ck_loans_closed_date_matches_status"
     ),
-    Index("ix_loans_officer", "officer_id", "disbursement_date"),
+    Index("ix_loans_officer_order", "officer_id", text("current_dpd DESC NULLS LAST"),
+          text("total_outstanding DESC NULLS LAST"), "loan_id"),
     Index("ix_loans_branch", "branch", "disbursement_date"),
     Index("ix_loans_region", "region"),
     Index("ix_loans_customer", "customer_id"),
