@@ -6,9 +6,10 @@ for worker processes, which read their settings from the environment.
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,7 +60,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or os.urandom(16).hex()
         token = request_id_var.set(request_id)
         scope["request_id"] = request_id
         started = False
@@ -140,6 +141,10 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
             scheduler.start()
         for hook in hooks:
             await hook(application)
+        # The schema, modules and pools live as long as the process: moved out of the collector's
+        # reach, they no longer make every full collection walk them (a pause of tens of ms that
+        # showed as the p99 of cached requests).
+        gc.freeze()
         try:
             yield {}
         finally:
