@@ -36,7 +36,11 @@ async def scan_floor(url: str, repeat: int) -> dict[str, Any]:
 
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("SET max_parallel_workers_per_gather = 0")
+        # a real sequential scan of each heap: with a fresh visibility map count(*) would
+        # otherwise read the smallest index instead
+        for setting in ("max_parallel_workers_per_gather = 0", "enable_indexonlyscan = off",
+                        "enable_indexscan = off", "enable_bitmapscan = off"):
+            await conn.execute(f"SET {setting}")
         counts = {}
         for table in TABLES:  # warm-up
             counts[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")
