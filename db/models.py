@@ -126,8 +126,6 @@ loans = Table(
           text("total_outstanding DESC NULLS LAST"), "loan_id"),
     Index("ix_loans_branch", "branch", "disbursement_date"),
     Index("ix_loans_region", "region"),
-    Index("ix_loans_customer", "customer_id"),
-    Index("ix_loans_disbursement", "disbursement_date"),
     # drilldown pages in their default order (migration 0007)
     *(
         Index(name, *lead, text(f"{first} DESC NULLS LAST"), text("total_outstanding DESC NULLS LAST"),
@@ -165,7 +163,6 @@ repayments = Table(
     Column("waiver_approved_by", Text),
     *_timestamps(),
     Index("ix_repayments_loan", "loan_id", "payment_date"),
-    Index("ix_repayments_date", "payment_date"),
 )
 
 loan_schedule = Table(
@@ -190,7 +187,6 @@ loan_schedule = Table(
     CheckConstraint(
         "payment_status IN ('Pending', 'Partial', 'Paid', 'Overdue')", name="ck_schedule_status"
     ),
-    Index("ix_loan_schedule_due", "due_date"),
     postgresql_with={"fillfactor": "85"},  # room for HOT updates of the computed fields
 )
 
