@@ -78,7 +78,7 @@ OFFICER_DETAIL_SQL = f"""
                count(*) OVER () AS loans_total
         FROM loans l
         WHERE l.officer_id = o.officer_id
-        ORDER BY l.current_dpd DESC, l.total_outstanding DESC, l.loan_id
+        ORDER BY l.current_dpd DESC NULLS LAST, l.total_outstanding DESC NULLS LAST, l.loan_id
         LIMIT 20
     ) l ON TRUE
     WHERE o.officer_id = $1
@@ -93,6 +93,7 @@ BRANCHES_SQL = f"""
 """
 
 FIMR_SQL = """
+    -- the product's order (NULLS LAST), which its partial indexes serve
     SELECT (SELECT count(*) FROM loans WHERE fimr_tagged) AS total_count,
            l.loan_id, l.customer_name, l.customer_phone, l.officer_id, l.officer_name, l.region, l.branch,
            l.disbursement_date, l.loan_amount::float8 AS loan_amount, l.first_payment_due_date,
@@ -104,7 +105,7 @@ FIMR_SQL = """
            l.fimr_tagged, l.current_dpd, l.status, l.total_outstanding::float8 AS outstanding_balance
     FROM loans l
     WHERE l.fimr_tagged
-    ORDER BY l.disbursement_date DESC, l.total_outstanding DESC, l.loan_id
+    ORDER BY l.disbursement_date DESC NULLS LAST, l.total_outstanding DESC NULLS LAST, l.loan_id
     LIMIT 50
 """
 
