@@ -285,6 +285,21 @@ WHERE st.loan_id = b.loan_id AND st.due_on_time_cum IS DISTINCT FROM coalesce(o.
 # 3. The 14 computed loan fields as of the business date $1 (SPEC §5.8). max_dpd_ever: DPD only
 # grows between payment dates, so its maximum over active days is reached the day before a
 # payment date or on the last active day.
+# Tagged-loan counts per (officer, branch, region), kept exact by every statement that changes a
+# loan's tags or its group (migration 0010): drilldown totals read them instead of counting
+# hundreds of thousands of tagged loans. ``{source}`` yields officer_id, branch, region,
+# fimr_delta, early_delta.
+TAG_COUNT_DELTAS = """
+INSERT INTO loan_tag_counts AS c (officer_id, branch, region, fimr_count, early_count)
+SELECT officer_id, branch, region, sum(fimr_delta), sum(early_delta)
+FROM {source}
+WHERE fimr_delta <> 0 OR early_delta <> 0
+GROUP BY officer_id, branch, region
+ON CONFLICT (officer_id, branch, region) DO UPDATE SET
+    fimr_count = c.fimr_count + EXCLUDED.fimr_count, early_count = c.early_count + EXCLUDED.early_count,
+    updated_at = now()
+"""
+
 _LOANS = """
 WITH base AS (
     SELECT st.*, lm_pay_index(st.pay_dates, $1::date) AS i,
@@ -332,27 +347,33 @@ fields AS (
            fees_paid_c / 100.0 AS total_fees_paid,
            current_dpd BETWEEN 1 AND 6 AS early
     FROM computed
+),
+updated AS (
+    UPDATE loans l
+    SET current_dpd = f.current_dpd, max_dpd_ever = f.max_dpd_ever,
+        first_payment_missed = f.missed, fimr_tagged = f.missed,
+        first_payment_due_date = f.first_due_date, first_payment_received_date = f.first_received,
+        principal_outstanding = f.principal_outstanding, interest_outstanding = f.interest_outstanding,
+        fees_outstanding = f.fees_outstanding, total_outstanding = f.total_outstanding,
+        total_principal_paid = f.total_principal_paid, total_interest_paid = f.total_interest_paid,
+        total_fees_paid = f.total_fees_paid, early_indicator_tagged = f.early,
+        updated_at = now()
+    FROM fields f
+    JOIN loans o ON o.loan_id = f.loan_id  -- the row as it was: the tags before this update
+    WHERE l.loan_id = f.loan_id
+      AND (l.current_dpd, l.max_dpd_ever, l.first_payment_missed, l.first_payment_due_date,
+           l.first_payment_received_date, l.principal_outstanding, l.interest_outstanding, l.fees_outstanding,
+           l.total_outstanding, l.total_principal_paid, l.total_interest_paid, l.total_fees_paid,
+           l.early_indicator_tagged)
+          IS DISTINCT FROM
+          (f.current_dpd, f.max_dpd_ever, f.missed, f.first_due_date, f.first_received,
+           f.principal_outstanding, f.interest_outstanding, f.fees_outstanding, f.total_outstanding,
+           f.total_principal_paid, f.total_interest_paid, f.total_fees_paid, f.early)
+    RETURNING l.officer_id, l.branch, l.region,
+              l.fimr_tagged::int - o.fimr_tagged::int AS fimr_delta,
+              l.early_indicator_tagged::int - o.early_indicator_tagged::int AS early_delta
 )
-UPDATE loans l
-SET current_dpd = f.current_dpd, max_dpd_ever = f.max_dpd_ever,
-    first_payment_missed = f.missed, fimr_tagged = f.missed,
-    first_payment_due_date = f.first_due_date, first_payment_received_date = f.first_received,
-    principal_outstanding = f.principal_outstanding, interest_outstanding = f.interest_outstanding,
-    fees_outstanding = f.fees_outstanding, total_outstanding = f.total_outstanding,
-    total_principal_paid = f.total_principal_paid, total_interest_paid = f.total_interest_paid,
-    total_fees_paid = f.total_fees_paid, early_indicator_tagged = f.early,
-    updated_at = now()
-FROM fields f
-WHERE l.loan_id = f.loan_id
-  AND (l.current_dpd, l.max_dpd_ever, l.first_payment_missed, l.first_payment_due_date,
-       l.first_payment_received_date, l.principal_outstanding, l.interest_outstanding, l.fees_outstanding,
-       l.total_outstanding, l.total_principal_paid, l.total_interest_paid, l.total_fees_paid,
-       l.early_indicator_tagged)
-      IS DISTINCT FROM
-      (f.current_dpd, f.max_dpd_ever, f.missed, f.first_due_date, f.first_received,
-       f.principal_outstanding, f.interest_outstanding, f.fees_outstanding, f.total_outstanding,
-       f.total_principal_paid, f.total_interest_paid, f.total_fees_paid, f.early)
-"""
+""" + TAG_COUNT_DELTAS.format(source="updated")
 
 
 # Before-images for the incremental recalculation (db/daily_metrics.py): the state each loan a

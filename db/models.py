@@ -240,6 +240,20 @@ loan_state = Table(
     postgresql_with={"fillfactor": "80"},
 )
 
+# Tagged loans per (officer, branch, region): the drilldowns' totals (migration 0010), kept exact
+# by the statements that change a loan's tags or its group.
+loan_tag_counts = Table(
+    "loan_tag_counts",
+    metadata,
+    Column("officer_id", Text, nullable=False),
+    Column("branch", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    Column("fimr_count", BigInteger, nullable=False),
+    Column("early_count", BigInteger, nullable=False),
+    *_timestamps(),
+    PrimaryKeyConstraint("officer_id", "branch", "region", name="pk_loan_tag_counts"),
+)
+
 # Before-images of loan_state, written by ingestion for every loan a batch touches (``existed``
 # false for a loan the batch created); the incremental recalculation subtracts the earliest one's
 # per-loan values and adds the current state's, then deletes the rows it used (migration 0008).

@@ -128,7 +128,7 @@ def _casts(terms: list[OrderTerm]) -> list[str]:
 
 async def loan_page(
     ctx: RequestContext, where: list[str], params: Params, sort: t.LoanSort, first: int, after: str | None,
-    offset: int = 0,
+    offset: int = 0, *, count_sql: str | None = None,
 ) -> t.LoanConnection:
     """One page of loans matching ``where`` (already parameterised in ``params``).
 
@@ -158,7 +158,7 @@ async def loan_page(
             ORDER BY {order_by(inner)}
             LIMIT {params.add(first + 1, 'int')} OFFSET {params.add(offset, 'int')}
         )
-        SELECT (SELECT count(*) FROM loans l WHERE {condition}) AS total_count, x.*
+        SELECT ({count_sql or f"SELECT count(*) FROM loans l WHERE {condition}"}) AS total_count, x.*
         FROM (SELECT 1) AS one
         LEFT JOIN (
             SELECT {columns}, {_OFFICER_COLUMNS}, {officer_in_scope} AS o_in_scope, {AUDIT_COLUMNS}
@@ -217,7 +217,28 @@ async def drilldown(
     explicit = getattr(filter, tag, None) if filter is not None else None
     if explicit is None:
         where.append(f"l.{tag}")
-    return await loan_page(ctx, where, params, sort, first, after, offset)
+    return await loan_page(ctx, where, params, sort, first, after, offset,
+                           count_sql=_tag_count_sql(ctx, tag, filter, params))
+
+
+_COUNT_COLUMNS = {"fimr_tagged": "fimr_count", "early_indicator_tagged": "early_count"}
+
+
+def _tag_count_sql(ctx: RequestContext, tag: str, filter: t.LoanFilter | None, params: Params) -> str | None:
+    """The drilldown's total from ``loan_tag_counts`` when its filters are only officer, branch
+    and region (the counts' own columns, aliased ``l`` like the loans) and the caller's scope;
+    None when another filter needs the loans counted."""
+    if filter is not None:
+        other = next(name for name in _COUNT_COLUMNS if name != tag)
+        if any((filter.status, filter.channel, filter.disbursed_from, filter.disbursed_to, filter.search)) \
+                or filter.dpd_min is not None or filter.dpd_max is not None \
+                or getattr(filter, other) is not None or getattr(filter, tag) is False:
+            return None
+    grouping = t.LoanFilter(region=filter.region, branch=filter.branch, officer_id=filter.officer_id) \
+        if filter is not None else None
+    where = [*loan_filters(grouping, params),
+             scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
+    return f"SELECT coalesce(sum(l.{_COUNT_COLUMNS[tag]}), 0) FROM loan_tag_counts l WHERE {' AND '.join(where)}"
 
 
 async def get_loan(ctx: RequestContext, loan_id: str) -> t.Loan | None:

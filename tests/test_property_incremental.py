@@ -22,7 +22,7 @@ from db.ingestion.payload import payload_from_document
 from db.ingestion.service import ingest
 from scheduler.recalculation import recalculate
 from tests.strategies import BUSINESS_DATE, CHANNELS, REGIONS, cents, loan_books
-from tests.test_property_loan_state import _ingest_batches
+from tests.test_property_loan_state import _ingest_batches, assert_tag_counts
 
 OPTIONS = engine.EngineOptions()
 CALCULABLE = (BUSINESS_DATE, BUSINESS_DATE - timedelta(days=1), date(2026, 9, 15), date(2026, 9, 11),
@@ -121,6 +121,7 @@ async def test_incremental_runs_equal_a_full_restatement(
     for batch in later:
         result = await ingest(db, payload_from_document(batch, max_records=10_000), BUSINESS_DATE)
         assert result.errors == [], result.errors
+    await assert_tag_counts(db)  # loans moved between officers, branches and regions take their tags along
     run = await recalculate(db, OPTIONS, as_of=days[-1], incremental=True)
     assert run.status == "Completed", run.error
     incremental = await _tables(db)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from calculators import loan_state as ref
 from calculators.book import Book
+from db import loan_state
 from db.engine import Database
 from db.ingestion.payload import payload_from_document
 from db.ingestion.service import ingest
@@ -61,6 +62,27 @@ async def test_sql_loan_state_matches_reference(db: Database, batches: list[dict
         assert got == {name: getattr(expected, name) for name in LOAN_FIELDS}, loan_id
     _assert_schedule(book, rows)
     _assert_on_dates(book, on_dates)
+    await assert_tag_counts(db)
+    async with db.raw_transaction() as conn:  # the daily refresh moves tags with the calendar
+        await loan_state.refresh_for_date(conn, BUSINESS_DATE + timedelta(days=9))
+    await assert_tag_counts(db)
+
+
+TAG_COUNTS = """
+SELECT officer_id, branch, region, count(*) FILTER (WHERE fimr_tagged) AS fimr_count,
+       count(*) FILTER (WHERE early_indicator_tagged) AS early_count
+FROM loans GROUP BY officer_id, branch, region
+"""
+
+
+async def assert_tag_counts(database: Database) -> None:
+    """loan_tag_counts equals a count of the loans (groups with no tagged loan may be absent or 0)."""
+    async with database.raw_reader() as conn:
+        want = {(r["officer_id"], r["branch"], r["region"]): (r["fimr_count"], r["early_count"])
+                for r in await conn.fetch(TAG_COUNTS)}
+        kept = {(r["officer_id"], r["branch"], r["region"]): (r["fimr_count"], r["early_count"])
+                for r in await conn.fetch("SELECT * FROM loan_tag_counts")}
+    assert {k: v for k, v in kept.items() if v != (0, 0)} == {k: v for k, v in want.items() if v != (0, 0)}
 
 
 def _assert_schedule(book: Book, rows: list[asyncpg.Record]) -> None:

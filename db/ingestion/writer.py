@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 
 from db.ingestion.records import Record
-from db.loan_state import schedule_fields
+from db.loan_state import TAG_COUNT_DELTAS, schedule_fields
 
 
 def _json_default(value: Any) -> str:
@@ -188,7 +188,8 @@ _LOANS_SQL = f"""
 WITH incoming AS ({LOANS.incoming()}),
 old AS (
     SELECT l.loan_id, l.officer_id, l.branch, l.region, l.channel, l.loan_amount, l.disbursement_date,
-           l.maturity_date, l.loan_term_days, l.interest_rate, l.fee_amount, l.status, l.closed_date
+           l.maturity_date, l.loan_term_days, l.interest_rate, l.fee_amount, l.status, l.closed_date,
+           l.fimr_tagged, l.early_indicator_tagged
     FROM loans l JOIN incoming USING (loan_id)
 ),
 written AS ({LOANS.upsert(
@@ -222,7 +223,18 @@ dirty AS (
     ) touched
     WHERE from_date IS NOT NULL
     GROUP BY officer_id, branch, region
-)
+),
+regrouped AS (  -- a tagged loan moved to another officer, branch or region takes its tags along
+    SELECT w.officer_id, w.branch, w.region, o.fimr_tagged::int AS fimr_delta,
+           o.early_indicator_tagged::int AS early_delta
+    FROM written w JOIN old o USING (loan_id)
+    WHERE (o.officer_id, o.branch, o.region) IS DISTINCT FROM (w.officer_id, w.branch, w.region)
+    UNION ALL
+    SELECT o.officer_id, o.branch, o.region, -o.fimr_tagged::int, -o.early_indicator_tagged::int
+    FROM written w JOIN old o USING (loan_id)
+    WHERE (o.officer_id, o.branch, o.region) IS DISTINCT FROM (w.officer_id, w.branch, w.region)
+),
+tag_counts AS ({TAG_COUNT_DELTAS.format(source="regrouped")})
 {_COUNTS.format(loans="array_agg(loan_id)")}
 """
 
