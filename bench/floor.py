@@ -95,7 +95,7 @@ BRANCHES_SQL = f"""
 FIMR_SQL = """
     -- the product's order (NULLS LAST), which its partial indexes serve
     -- the total from the same per-group counts the product keeps (migration 0010)
-    SELECT (SELECT coalesce(sum(fimr_count), 0) FROM loan_tag_counts) AS total_count,
+    SELECT (SELECT coalesce(sum(fimr_count), 0)::int8 FROM loan_tag_counts) AS total_count,
            l.loan_id, l.customer_name, l.customer_phone, l.officer_id, l.officer_name, l.region, l.branch,
            l.disbursement_date, l.loan_amount::float8 AS loan_amount, l.first_payment_due_date,
            l.first_payment_received_date,
