@@ -73,7 +73,8 @@ FROM fine
 RETURNING officer_id, branch
 """
 
-# $1 dates, $2 loan ids (null: every loan), $3 officers (null: everyone)
+# $1 dates, $2 loan ids: the transitions of changed loans (a full restatement writes every
+# loan's from the engine's own pass)
 _TRANSITIONS = """
 WITH days AS (SELECT unnest($1::date[]) AS d)
 INSERT INTO dpd_transitions (loan_id, officer_id, branch, transition_date, from_dpd_bucket, to_dpd_bucket,
@@ -90,8 +91,7 @@ FROM (
     FROM days JOIN loan_state st ON st.disbursement_date <= days.d - 1
     WHERE lm_active(st.disbursement_date, st.closed_date, days.d - 1)
       AND lm_active(st.disbursement_date, st.closed_date, days.d)
-      AND ($2::text[] IS NULL OR st.loan_id = ANY($2::text[]))
-      AND ($3::text[] IS NULL OR st.officer_id = ANY($3::text[]))
+      AND st.loan_id = ANY($2::text[])
 ) moves
 WHERE from_bucket <> to_bucket
 """
@@ -257,13 +257,13 @@ async def _replace_from_fine(
     return _count(status)
 
 
-async def _replace_transitions(conn: asyncpg.Connection, ends: list[date], *, loans: list[str] | None) -> int:
-    """dpd_transitions of ``ends`` for ``loans`` (None: every loan), from the current state."""
+async def _replace_transitions(conn: asyncpg.Connection, ends: list[date], *, loans: list[str]) -> int:
+    """dpd_transitions of ``ends`` for ``loans``, from their current state."""
     await conn.execute(
-        "DELETE FROM dpd_transitions WHERE transition_date = ANY($1::date[])"
-        " AND ($2::text[] IS NULL OR loan_id = ANY($2::text[]))", ends, loans,
+        "DELETE FROM dpd_transitions WHERE transition_date = ANY($1::date[]) AND loan_id = ANY($2::text[])",
+        ends, loans,
     )
-    return _count(await conn.execute(_TRANSITIONS, ends, loans, None))
+    return _count(await conn.execute(_TRANSITIONS, ends, loans))
 
 
 async def _replace_snapshots(conn: asyncpg.Connection, fifteenths: list[date], officers: list[str] | None) -> int:

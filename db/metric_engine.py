@@ -17,6 +17,7 @@ Money is handled in integer cents and returned as Decimal with two places.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -344,10 +345,8 @@ async def compute(
         raise ValueError("one window per date")
     starts = [start for start, _ in windows]
     sql = STATEMENTS.get(kinds) or components_sql(kinds)
-    if conn.is_in_transaction():
-        await conn.execute(PLANNER_SETTINGS)
-        return await conn.fetch(sql, ends, starts, *scope.parameters(), *options.parameters())
-    async with conn.transaction():
+    # PLANNER_SETTINGS is SET LOCAL: it needs a transaction, the caller's or one of its own
+    async with contextlib.nullcontext() if conn.is_in_transaction() else conn.transaction():
         await conn.execute(PLANNER_SETTINGS)
         return await conn.fetch(sql, ends, starts, *scope.parameters(), *options.parameters())
 

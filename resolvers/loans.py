@@ -187,14 +187,9 @@ async def loan_page(
 
 
 # The loan's officer as stored (the loan row carries its own copies of name, branch and region).
-_OFFICER_COLUMNS = ", ".join(
-    f"o.{name} AS o_{name}" for name in ("officer_name", "officer_phone", "region", "branch", "employment_status",
-                                          "primary_channel", "had_float_gap")
-)  # the same names as _OFFICER_KEYS below
-
-
 _OFFICER_KEYS = ("officer_name", "officer_phone", "region", "branch", "employment_status", "primary_channel",
                  "had_float_gap")
+_OFFICER_COLUMNS = ", ".join(f"o.{name} AS o_{name}" for name in _OFFICER_KEYS)
 _AUDIT_KEYS = ("assignee_id", "assignee_name", "assigned_date", "audit_status", "status_changed_date",
                "last_audit_date", "audit_notes", "risk_level", "action_type", "action_date", "action_notes",
                "audit_version")

@@ -101,7 +101,8 @@ async def _run(
         if changes.from_date is not None:
             first = changes.from_date if changes.from_date != date.min else date(1900, 1, 1)
             found, kept = await daily_metrics.calculated_dates(conn, first, as_of)
-            changed_dates = [d for d in found if d not in set(full_dates)]
+            restated = set(full_dates)
+            changed_dates = [d for d in found if d not in restated]
         # dates calculated before fine groups were kept cannot take deltas: restate them whole
         full_dates = sorted({*full_dates, *(d for d in changed_dates if d not in kept)})
         delta_dates = [d for d in changed_dates if d in kept]
