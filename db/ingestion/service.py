@@ -7,12 +7,13 @@ same loans queue instead of deadlocking, and each sees what the previous one com
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -20,7 +21,7 @@ from db import loan_state
 from db.engine import Database
 from db.ingestion import writer
 from db.ingestion.payload import ENTITIES, Payload
-from db.ingestion.validation import ValidatedBatch, check_references, reject_loans, validate_records
+from db.ingestion.validation import ValidatedBatch, check_records, check_references, chunks, reject_loans
 
 INGEST_LOCK_KEY = 0x4C4D_0002
 
@@ -72,56 +73,57 @@ class SyncResult:
         }
 
 
+CHUNK_RECORDS = 2_000
+# Checked whole before anything is written: a loan's stored and new disbursement dates decide
+# which schedule rows and repayments are acceptable.
+_CHECKED_FIRST = ("officers", "customers", "loans")
+_KNOWN_LOANS = "SELECT loan_id, disbursement_date FROM loans WHERE loan_id = ANY($1::text[])"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
 async def ingest(
     database: Database,
     payload: Payload,
     business_date: date,
     *,
     checkpoint: Checkpoint = _no_checkpoint,
+    chunk_records: int = CHUNK_RECORDS,
 ) -> SyncResult:
-    """Commit every valid record of ``payload`` with the recomputed state of the loans it touches."""
+    """Commit every valid record of ``payload`` with the recomputed state of the loans it touches.
+
+    Schedule rows and repayments are checked and written in chunks, each chunk checked while
+    PostgreSQL writes the one before it: the server's validation and the database's writes,
+    the two halves of a batch, overlap instead of adding up."""
     sync_id = str(uuid.uuid4())
-    batch = validate_records(payload, business_date)
+    batch = ValidatedBatch.of(payload)
     counts = {name: {"inserted": 0, "updated": 0, "unchanged": 0, "failed": 0} for name in ENTITIES}
     async with database.raw_transaction() as conn:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK_KEY)
-        named = sorted(batch.named_loans())
-        known = {}
-        if named:
-            rows = await conn.fetch(
-                "SELECT loan_id, disbursement_date FROM loans WHERE loan_id = ANY($1::text[])", named
-            )
-            known = {row["loan_id"]: row["disbursement_date"] for row in rows}
-        await _check_later_disbursements(conn, batch, known)
-        check_references(batch, known)
+        named = batch.named_loan_ids()
+        stored, _ = await alongside(
+            conn.fetch(_KNOWN_LOANS, named) if named else _nothing(),
+            lambda: [check_records(batch, name, business_date) for name in _CHECKED_FIRST if batch.raw[name]],
+        )
+        known: dict[str, date] = {row["loan_id"]: row["disbursement_date"] for row in stored}
+        units = await _plan(conn, batch, known, business_date, chunk_records)
+        disbursed = {**known, **{loan["loan_id"]: loan["disbursement_date"] for loan in batch.valid("loans")}}
+        stage = _Stage(conn, batch, sync_id, business_date, known, disbursed)
 
-        schedule_changed: set[str] = set()
-        payments_changed: set[str] = set()
-        officers = writer.Written()
-        if batch.valid("officers"):
-            officers = await writer.write_officers(conn, batch.valid("officers"), sync_id)
-        await checkpoint("officers")
-        customers = writer.Written()
-        if batch.valid("customers"):
-            customers = await writer.write_customers(conn, batch.valid("customers"))
-        await checkpoint("customers")
-        new_officers = new_customers = 0
-        loans = writer.Written()
-        if batch.valid("loans"):
-            new_officers, new_customers = await writer.create_minimal_parties(conn, batch.valid("loans"))
-            loans = await writer.write_loans(conn, batch.valid("loans"), sync_id)
-            schedule_changed.update(loans.loan_ids)
-        await checkpoint("loans")
-        schedules = writer.Written()
-        if batch.valid("loan_schedules"):
-            schedules = await writer.write_schedules(conn, batch.valid("loan_schedules"), sync_id, business_date)
-            schedule_changed.update(schedules.loan_ids)
-        await checkpoint("loan_schedules")
-        repayments = writer.Written()
-        if batch.valid("repayments"):
-            repayments = await writer.write_repayments(conn, batch.valid("repayments"), sync_id)
-            payments_changed.update(repayments.loan_ids)
-        await checkpoint("repayments")
+        done = 0  # checkpoints reached, in entity order
+        prepared = stage.prepare(units[0]) if units else None
+        for position, unit in enumerate(units):
+            following = units[position + 1] if position + 1 < len(units) else None
+            assert prepared is not None
+            _, prepared = await alongside(stage.write(unit, prepared), stage.preparer(following))
+            if following is None or following.name != unit.name:
+                reached = ENTITIES.index(unit.name) + 1
+                for name in ENTITIES[done:reached]:
+                    await checkpoint(name)
+                done = reached
+        for name in ENTITIES[done:]:
+            await checkpoint(name)
 
         started = time.perf_counter()
         if payload.sync_type == "full":
@@ -130,30 +132,125 @@ async def ingest(
         else:
             touched = await loan_state.rebuild_loans(
                 conn,
-                schedule_changed=sorted(schedule_changed),
-                payments_changed=sorted(payments_changed),
+                schedule_changed=sorted(stage.schedule_changed),
+                payments_changed=sorted(stage.payments_changed),
                 business_date=business_date,
             )
             affected = len(touched)
         computation_ms = round((time.perf_counter() - started) * 1000)
         await checkpoint("loan_state")
 
-    written = {
-        "officers": (officers, new_officers),
-        "customers": (customers, new_customers),
-        "loans": (loans, 0),
-        "loan_schedules": (schedules, 0),
-        "repayments": (repayments, 0),
-    }
-    for name, (result, extra) in written.items():
-        _fill(counts[name], batch, name, result, extra)
+    for name in ENTITIES:
+        _fill(counts[name], batch, name, stage.written[name], stage.created.get(name, 0))
     return SyncResult(
         sync_id=sync_id,
         results=counts,
-        errors=[error.as_dict() for error in batch.errors],
+        errors=[error.as_dict() for error in batch.ordered_errors()],
         loans_affected=affected,
         computation_time_ms=computation_ms,
     )
+
+
+async def _nothing() -> list[asyncpg.Record]:
+    return []
+
+
+async def alongside(statement: Awaitable[T], work: Callable[[], R] | None) -> tuple[T, R | None]:
+    """Await ``statement`` while running ``work`` (CPU-bound Python) as PostgreSQL executes it.
+
+    The statement is started first and given one turn of the event loop to send its query;
+    ``work`` then runs while the database computes, and the result is read afterwards."""
+    task = asyncio.ensure_future(statement)
+    if work is None:
+        return await task, None
+    await asyncio.sleep(0)
+    try:
+        result = work()
+    except BaseException:
+        await asyncio.gather(task, return_exceptions=True)  # the connection must be idle before unwinding
+        raise
+    return await task, result
+
+
+@dataclass
+class _Unit:
+    """Records of one entity written by one statement: a chunk, or the whole list."""
+
+    name: str
+    indexes: list[int] | None = None  # positions in the entity's list; None: all of them
+    checked: bool = False  # phase one already done (it is then the whole list)
+
+
+async def _plan(
+    conn: asyncpg.Connection, batch: ValidatedBatch, known: dict[str, date], business_date: date, size: int
+) -> list[_Unit]:
+    """The write units in dependency order, after the check that needs the whole batch at once."""
+    units = [_Unit(name, checked=True) for name in _CHECKED_FIRST if batch.raw[name]]
+    later = [loan for loan in batch.valid("loans")
+             if loan["loan_id"] in known and loan["disbursement_date"] > known[loan["loan_id"]]]
+    for name in ("loan_schedules", "repayments"):
+        if not batch.raw[name]:
+            continue
+        if later:  # rare: the check needs every accepted schedule row and repayment first
+            check_records(batch, name, business_date)
+            units.append(_Unit(name, checked=True))
+            continue
+        chunked = chunks(batch, name, size)
+        units.extend([_Unit(name)] if chunked is None else [_Unit(name, indexes) for indexes in chunked])
+    if later:
+        await _check_later_disbursements(conn, batch, later)
+    return units
+
+
+@dataclass
+class _Stage:
+    """Checks and writes the units of one batch inside its transaction, keeping the counts."""
+
+    conn: asyncpg.Connection
+    batch: ValidatedBatch
+    sync_id: str
+    business_date: date
+    known: dict[str, date]
+    disbursed: dict[str, date]
+    written: dict[str, writer.Written] = field(default_factory=lambda: {name: writer.Written() for name in ENTITIES})
+    created: dict[str, int] = field(default_factory=dict)  # minimal officers and customers named by loans
+    schedule_changed: set[str] = field(default_factory=set)
+    payments_changed: set[str] = field(default_factory=set)
+
+    def preparer(self, unit: _Unit | None) -> Callable[[], writer.Rows] | None:
+        return None if unit is None else lambda: self.prepare(unit)
+
+    def prepare(self, unit: _Unit) -> writer.Rows:
+        """The unit's records that pass both phases (Python only: this runs beside a write)."""
+        name, batch = unit.name, self.batch
+        checked = unit.checked
+        items = batch.accepted[name] if checked else check_records(batch, name, self.business_date, unit.indexes)
+        if name in ("loan_schedules", "repayments"):
+            items = check_references(batch, name, items, self.disbursed, unit.indexes)
+        return writer.Rows.of([record for _, record in items])
+
+    async def write(self, unit: _Unit, rows: writer.Rows) -> None:
+        if not rows.records:
+            return
+        conn, sync_id = self.conn, self.sync_id
+        if unit.name == "officers":
+            result = await writer.write_officers(conn, rows, sync_id)
+        elif unit.name == "customers":
+            result = await writer.write_customers(conn, rows)
+        elif unit.name == "loans":
+            officers, customers = await writer.create_minimal_parties(conn, rows)
+            self.created["officers"] = self.created.get("officers", 0) + officers
+            self.created["customers"] = self.created.get("customers", 0) + customers
+            result = await writer.write_loans(conn, rows, sync_id)
+            self.schedule_changed.update(result.loan_ids)
+        elif unit.name == "loan_schedules":
+            stored = sorted({row["loan_id"] for row in rows.records if row["loan_id"] in self.known})
+            result = await writer.write_schedules(conn, rows, sync_id, self.business_date, stored)
+            self.schedule_changed.update(result.loan_ids)
+        else:
+            result = await writer.write_repayments(conn, rows, sync_id)
+            self.payments_changed.update(result.loan_ids)
+        self.written[unit.name] = self.written[unit.name] + result
 
 
 _RECORDS_BEFORE = """
@@ -170,15 +267,9 @@ GROUP BY l.loan_id
 """
 
 
-async def _check_later_disbursements(
-    conn: asyncpg.Connection, batch: ValidatedBatch, stored: dict[str, date]
-) -> None:
+async def _check_later_disbursements(conn: asyncpg.Connection, batch: ValidatedBatch, later: list[Any]) -> None:
     """A stored loan re-sent with a later disbursement date must not leave its stored
     repayments or (unreplaced) schedule rows dated before it (SPEC §4 date rules)."""
-    later = [loan for loan in batch.valid("loans")
-             if loan["loan_id"] in stored and loan["disbursement_date"] > stored[loan["loan_id"]]]
-    if not later:
-        return
     rows = await conn.fetch(
         _RECORDS_BEFORE,
         [loan["loan_id"] for loan in later],

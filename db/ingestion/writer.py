@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 import orjson
 
-from db.ingestion.records import Record
 from db.loan_state import TAG_COUNT_DELTAS, schedule_fields
 
 
@@ -114,6 +113,19 @@ REPAYMENTS = Columns("repayments", ("repayment_id",), (
 ), defaults=(("is_backdated", "false"),))
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Validated records of one entity and their JSON document, encoded when the rows are
+    prepared (beside the previous write) rather than when they are sent."""
+
+    records: list[Any]
+    document: str = ""
+
+    @classmethod
+    def of(cls, records: list[Any]) -> Rows:
+        return cls(records, Columns.document(records) if records else "[]")
+
+
 @dataclass
 class Written:
     """What one entity's statement did: counts and the loans whose state must be rebuilt."""
@@ -121,6 +133,9 @@ class Written:
     inserted: int = 0
     updated: int = 0
     loan_ids: tuple[str, ...] = ()
+
+    def __add__(self, other: Written) -> Written:
+        return Written(self.inserted + other.inserted, self.updated + other.updated, self.loan_ids + other.loan_ids)
 
 
 def _count(row: asyncpg.Record | None) -> Written:
@@ -253,9 +268,9 @@ priced AS (
     SELECT i.*, {", ".join(f"{expr} AS {name}" for name, expr in _SCHEDULE_AS_OF.items())}
     FROM incoming i LEFT JOIN loan_state st USING (loan_id)
 ),
-removed AS (
+removed AS (  -- only loans stored before the batch ($5) can have rows to remove or compare
     DELETE FROM loan_schedule s
-    USING unnest($2::text[]) AS replaced(loan_id)
+    USING unnest($5::text[]) AS replaced(loan_id)
     WHERE s.loan_id = replaced.loan_id
       AND NOT EXISTS (
           SELECT 1 FROM incoming i
@@ -264,7 +279,7 @@ removed AS (
 ),
 old AS (
     SELECT s.loan_id, s.installment_number, {", ".join(f"s.{name}" for name in SCHEDULES.values)}
-    FROM (SELECT DISTINCT loan_id FROM incoming) batch JOIN loan_schedule s USING (loan_id)
+    FROM unnest($5::text[]) AS stored(loan_id) JOIN loan_schedule s USING (loan_id)
 ),
 written AS ({SCHEDULES.upsert(
     "t.*", source="priced", derived=("cumulative_due", *_SCHEDULE_AS_OF), compared=("cumulative_due",)
@@ -319,31 +334,33 @@ FROM written
 """
 
 
-async def write_officers(conn: asyncpg.Connection, records: list[Record], sync_id: str) -> Written:
-    return _count(await conn.fetchrow(_OFFICERS_SQL, Columns.document(records), sync_id))
+async def write_officers(conn: asyncpg.Connection, rows: Rows, sync_id: str) -> Written:
+    return _count(await conn.fetchrow(_OFFICERS_SQL, rows.document, sync_id))
 
 
-async def write_customers(conn: asyncpg.Connection, records: list[Record]) -> Written:
-    return _count(await conn.fetchrow(_CUSTOMERS_SQL, Columns.document(records)))
+async def write_customers(conn: asyncpg.Connection, rows: Rows) -> Written:
+    return _count(await conn.fetchrow(_CUSTOMERS_SQL, rows.document))
 
 
-async def create_minimal_parties(conn: asyncpg.Connection, loans: list[Any]) -> tuple[int, int]:
+async def create_minimal_parties(conn: asyncpg.Connection, loans: Rows) -> tuple[int, int]:
     """Officers and customers first named by a loan get a minimal row (SPEC §4)."""
-    row = await conn.fetchrow(_MINIMAL_PARTIES_SQL, Columns.document(loans))
+    row = await conn.fetchrow(_MINIMAL_PARTIES_SQL, loans.document)
     assert row is not None
     return int(row["officers"]), int(row["customers"])
 
 
-async def write_loans(conn: asyncpg.Connection, records: list[Record], sync_id: str) -> Written:
-    return _count(await conn.fetchrow(_LOANS_SQL, Columns.document(records), sync_id))
+async def write_loans(conn: asyncpg.Connection, rows: Rows, sync_id: str) -> Written:
+    return _count(await conn.fetchrow(_LOANS_SQL, rows.document, sync_id))
 
 
 async def write_schedules(
-    conn: asyncpg.Connection, records: list[Any], sync_id: str, business_date: date
+    conn: asyncpg.Connection, rows: Rows, sync_id: str, business_date: date, stored: list[str]
 ) -> Written:
-    loan_ids = sorted({row["loan_id"] for row in records})
-    return _count(await conn.fetchrow(_SCHEDULES_SQL, Columns.document(records), loan_ids, sync_id, business_date))
+    """Replace the schedules of the rows' loans; ``stored``: those of them stored before this
+    batch (a loan the batch creates has no rows to remove or compare with)."""
+    loan_ids = sorted({row["loan_id"] for row in rows.records})
+    return _count(await conn.fetchrow(_SCHEDULES_SQL, rows.document, loan_ids, sync_id, business_date, stored))
 
 
-async def write_repayments(conn: asyncpg.Connection, records: list[Record], sync_id: str) -> Written:
-    return _count(await conn.fetchrow(_REPAYMENTS_SQL, Columns.document(records), sync_id))
+async def write_repayments(conn: asyncpg.Connection, rows: Rows, sync_id: str) -> Written:
+    return _count(await conn.fetchrow(_REPAYMENTS_SQL, rows.document, sync_id))

@@ -1,0 +1,130 @@
+"""Chunked ingestion: checking chunk k+1 while chunk k is written gives exactly the unchunked result.
+
+The example book, with invalid records planted across its lists, is ingested with chunks of 1,
+7 and 1,000,000 records: response bodies (errors in the same order) and every stored row must
+be identical.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import asyncpg
+
+from db.engine import Database
+from db.ingestion.payload import payload_from_document
+from db.ingestion.service import ingest
+from db.ingestion.validation import ValidatedBatch, chunks
+from tests.conftest import BUSINESS_DATE, TRUNCATE
+
+CHUNK_SIZES = (1, 7, 1_000_000)
+VOLATILE = {"id", "created_at", "updated_at", "sync_id", "captured_at"}
+TABLES = {
+    name: f"SELECT to_jsonb(t) AS row FROM {name} t"
+    for name in ("officers", "customers", "loans", "loan_schedule", "repayments", "loan_state", "loan_state_prior",
+                 "loan_tag_counts")
+}
+# each statement notes the groups it dirtied; what the recalculation reads is each group's earliest date
+TABLES["metric_dirty"] = (
+    "SELECT to_jsonb(t) AS row FROM (SELECT officer_id, branch, region, min(from_date) AS from_date "
+    "FROM metric_dirty GROUP BY 1, 2, 3) t"
+)
+
+
+def flawed_book(example: dict[str, Any]) -> dict[str, Any]:
+    """The example book with errors of both phases in several chunks of every chunk size."""
+    document = copy.deepcopy(example)
+    data = document["data"]
+    loans, schedules, repayments = data["loans"], data["loan_schedules"], data["repayments"]
+    first_loan = loans[0]
+    schedules[5]["total_due"] = "-1.00"  # phase one; the rest of that loan's schedule: SCHEDULE_INCOMPLETE
+    schedules[40]["due_date"] = "1999-01-01"  # phase two: due before disbursement
+    schedules[41]["installment_number"] = "two"  # a type error in the same loan's schedule, perhaps
+    schedules.append({**schedules[100], "loan_id": "NO-SUCH-LOAN"})  # phase two: unknown loan
+    repayments[3]["payment_date"] = "2026-02-30"  # phase one: no such date
+    repayments[500]["payment_date"] = "2000-01-01"  # phase two: before disbursement
+    repayments[900]["loan_id"] = "NO-SUCH-LOAN"
+    del repayments[901]["is_reversed"]  # phase one: missing field
+    loans[3]["loan_amount"] = "0"  # a rejected loan: its schedule rows and repayments are then unknown
+    assert first_loan["loan_id"] != loans[3]["loan_id"]
+    return document
+
+
+async def _ingest_fresh(db: Database, document: dict[str, Any], size: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    async with db.raw_session() as conn:
+        await conn.execute(TRUNCATE)
+    result = await ingest(db, payload_from_document(copy.deepcopy(document), max_records=1_000_000),
+                          BUSINESS_DATE, chunk_records=size)
+    body = result.body()
+    for key in ("sync_id", "timestamp"):
+        body.pop(key)
+    body["computed_fields_updated"].pop("computation_time_ms")
+    return body, await _snapshot(db)
+
+
+async def _snapshot(db: Database) -> dict[str, Any]:
+    tables: dict[str, Any] = {}
+    async with db.raw_reader() as conn:
+        for table, query in TABLES.items():
+            rows: list[asyncpg.Record] = await conn.fetch(query)
+            tables[table] = sorted(
+                repr(sorted((k, v) for k, v in _json(row["row"]).items() if k not in VOLATILE)) for row in rows
+            )
+    return tables
+
+
+def _json(text: str) -> dict[str, Any]:
+    import orjson
+
+    value: dict[str, Any] = orjson.loads(text)
+    return value
+
+
+async def test_chunk_size_changes_nothing(db: Database, example_payload: dict[str, Any]) -> None:
+    document = flawed_book(example_payload)
+    outcomes = [await _ingest_fresh(db, document, size) for size in CHUNK_SIZES]
+    body, state = outcomes[-1]
+    codes = {error["error_code"] for error in body["errors"]}
+    assert codes >= {"NEGATIVE_AMOUNT", "SCHEDULE_INCOMPLETE", "DUE_BEFORE_DISBURSEMENT", "UNKNOWN_LOAN",
+                     "INVALID_DATE", "PAYMENT_BEFORE_DISBURSEMENT", "MISSING_FIELD", "INVALID_AMOUNT"}
+    assert body["status"] == "partial_success"
+    assert len(state["loans"]) == len(document["data"]["loans"]) - 1
+    assert len(state["loan_state"]) == len(state["loans"])
+    for other_body, other_state in outcomes[:-1]:
+        assert other_body == body
+        assert other_state == state
+
+
+async def test_repeated_keys_are_judged_across_the_whole_list(db: Database, example_payload: dict[str, Any]) -> None:
+    document = copy.deepcopy(example_payload)
+    repayments = document["data"]["repayments"]
+    repayments.append(copy.deepcopy(repayments[10]))  # identical copy: merged into the first
+    changed = copy.deepcopy(repayments[20])
+    changed["payment_method"] = "Changed"
+    repayments.append(changed)  # differing copy: both rejected
+    batch = ValidatedBatch.of(payload_from_document(document, max_records=1_000_000))
+    assert chunks(batch, "repayments", 7) is None
+    outcomes = [await _ingest_fresh(db, document, size) for size in (7, 1_000_000)]
+    assert outcomes[0] == outcomes[1]
+    body = outcomes[1][0]
+    assert [error["error_code"] for error in body["errors"]] == ["DUPLICATE_CONFLICT", "DUPLICATE_CONFLICT"]
+    assert body["results"]["repayments"]["failed"] == 2
+
+
+def test_schedule_chunks_keep_each_loan_whole(example_payload: dict[str, Any]) -> None:
+    document = copy.deepcopy(example_payload)
+    schedules = document["data"]["loan_schedules"]
+    schedules.reverse()  # rows of one loan need not be adjacent
+    schedules.insert(17, schedules.pop(0))
+    batch = ValidatedBatch.of(payload_from_document(document, max_records=1_000_000))
+    planned = chunks(batch, "loan_schedules", 50)
+    assert planned is not None
+    assert len(planned) > 10
+    assert sorted(i for chunk in planned for i in chunk) == list(range(len(schedules)))
+    owner: dict[str, int] = {}
+    for number, chunk in enumerate(planned):
+        for index in chunk:
+            assert owner.setdefault(schedules[index]["loan_id"], number) == number
+    assert len(planned[0]) >= 50 // 4
+    assert all(len(chunk) >= 50 for chunk in planned[1:-1])
