@@ -266,7 +266,8 @@ WITH incoming AS (
 ),
 priced AS (
     SELECT i.*, {", ".join(f"{expr} AS {name}" for name, expr in _SCHEDULE_AS_OF.items())}
-    FROM incoming i LEFT JOIN loan_state st USING (loan_id)
+    FROM incoming i
+    LEFT JOIN (SELECT * FROM loan_state WHERE loan_id = ANY($5::text[])) st USING (loan_id)  -- new loans: no state yet
 ),
 removed AS (  -- only loans stored before the batch ($5) can have rows to remove or compare
     DELETE FROM loan_schedule s
