@@ -18,6 +18,7 @@ these statements are property-tested against.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import asyncpg
@@ -63,9 +64,11 @@ WHERE s.loan_id = o.loan_id AND s.installment_number = o.installment_number
   AND s.cumulative_due IS DISTINCT FROM CASE WHEN o.total_due > 0 THEN o.cumulative END
 """
 
-# 1. The payment part. A new loan gets its loan_state row here (the schedule pass fills the rest).
-_PAYMENT_STATE = """
-WITH ids AS ({ids}),
+# Per loan, from its repayments (joined to ``ids``): per date of the non-reversed repayments the
+# cumulative coverage, components and waivers, and per date of all repayments the cumulative
+# entry, backdated and reversal counts, as ``payments``. Spelled once for the payment-state
+# statement and the payments pass.
+PAYMENT_ARRAYS = """
 days AS (
     SELECT loan_id, payment_date,
            count(*) FILTER (WHERE NOT is_reversed) AS counted,
@@ -112,6 +115,12 @@ payments AS (
     FROM cumulative
     GROUP BY loan_id
 )
+"""
+
+# 1. The payment part. A new loan gets its loan_state row here (the schedule pass fills the rest).
+_PAYMENT_STATE = """
+WITH ids AS ({ids}),
+{payment_arrays}
 INSERT INTO loan_state AS st (
     loan_id, officer_id, branch, region, channel, disbursement_date, closed_date, principal_c,
     interest_due_c, fee_due_c, implied, settle_thresholds, suffix_min_due,
@@ -132,6 +141,38 @@ ON CONFLICT (loan_id) DO UPDATE SET
     entry_dates = EXCLUDED.entry_dates, entry_cum = EXCLUDED.entry_cum,
     entry_backdated_cum = EXCLUDED.entry_backdated_cum, entry_reversed_cum = EXCLUDED.entry_reversed_cum,
     updated_at = now()
+""".replace("{payment_arrays}", PAYMENT_ARRAYS.strip())
+
+# The schedule part of loan_state from each loan's effective installments (``effective``:
+# loan_id, installment_number, due_date, total_c, cum_c, interest_c, fee_c, on_time_c; rows with
+# total_due > 0, or the implied bullet installment): settlement thresholds and suffix-minimum due
+# dates in installment order, then cumulative fee, total and on-time amounts in due-date order.
+# Spelled once, used by the schedule pass and by the schedule writer for loans a batch creates.
+SCHEDULE_ARRAYS = """
+ordered AS (
+    SELECT e.*,
+           min(due_date) OVER (PARTITION BY loan_id ORDER BY installment_number DESC) AS suffix_min,
+           (sum(fee_c) OVER by_due)::bigint AS fee_cum,
+           (sum(total_c) OVER by_due)::bigint AS total_cum,
+           (sum(on_time_c) OVER by_due)::bigint AS on_time_cum
+    FROM effective e
+    WINDOW by_due AS (PARTITION BY loan_id ORDER BY due_date, installment_number ROWS UNBOUNDED PRECEDING)
+),
+arrays AS (
+    SELECT loan_id,
+           array_agg(cum_c - 1 ORDER BY installment_number) AS settle_thresholds,
+           array_agg(suffix_min ORDER BY installment_number) AS suffix_min_due,
+           (array_agg(due_date ORDER BY installment_number))[1] AS first_due_date,
+           sum(interest_c)::bigint AS interest_due_c,
+           sum(fee_c)::bigint AS fee_due_c,
+           array_agg(due_date ORDER BY due_date, installment_number) AS due_dates,
+           array_agg(fee_cum ORDER BY due_date, installment_number) AS due_fee_cum,
+           array_agg(total_cum ORDER BY due_date, installment_number) AS due_total_cum,
+           array_agg(on_time_cum ORDER BY due_date, installment_number) AS due_on_time_cum,
+           array_agg(total_c ORDER BY due_date, installment_number) AS due_total,
+           array_agg(cum_c ORDER BY due_date, installment_number) AS due_cumulative
+    FROM ordered GROUP BY loan_id
+)
 """
 
 _FIELDS = schedule_fields("s", "st", "$1::date", paid="st.paid_c")
@@ -182,31 +223,7 @@ effective AS (
                       lm_paid_c(b.pay_dates, b.pay_cum, b.maturity_date))
     FROM base b WHERE b.loan_id NOT IN (SELECT loan_id FROM scheduled)
 ),
-ordered AS (
-    SELECT e.*,
-           min(due_date) OVER (PARTITION BY loan_id ORDER BY installment_number DESC) AS suffix_min,
-           (sum(fee_c) OVER by_due)::bigint AS fee_cum,
-           (sum(total_c) OVER by_due)::bigint AS total_cum,
-           (sum(on_time_c) OVER by_due)::bigint AS on_time_cum
-    FROM effective e
-    WINDOW by_due AS (PARTITION BY loan_id ORDER BY due_date, installment_number ROWS UNBOUNDED PRECEDING)
-),
-arrays AS (
-    SELECT loan_id,
-           array_agg(cum_c - 1 ORDER BY installment_number) AS settle_thresholds,
-           array_agg(suffix_min ORDER BY installment_number) AS suffix_min_due,
-           (array_agg(due_date ORDER BY installment_number))[1] AS first_due_date,
-           sum(interest_c)::bigint AS interest_due_c,
-           sum(fee_c)::bigint AS fee_due_c,
-           array_agg(due_date ORDER BY due_date, installment_number) AS due_dates,
-           array_agg(fee_cum ORDER BY due_date, installment_number) AS due_fee_cum,
-           array_agg(total_cum ORDER BY due_date, installment_number) AS due_total_cum,
-           array_agg(on_time_cum ORDER BY due_date, installment_number) AS due_on_time_cum,
-           array_agg(total_c ORDER BY due_date, installment_number) AS due_total,
-           array_agg(cum_c ORDER BY due_date, installment_number) AS due_cumulative
-    FROM ordered GROUP BY loan_id
-),
-computed AS (
+{schedule_arrays}computed AS (
     SELECT b.loan_id, b.officer_id, b.branch, b.region, b.channel, b.disbursement_date, b.closed_date,
            b.principal_c,
            b.loan_id NOT IN (SELECT loan_id FROM scheduled) AS implied,
@@ -237,16 +254,21 @@ WHERE st.loan_id = c.loan_id
       (c.officer_id, c.branch, c.region, c.channel, c.disbursement_date, c.closed_date, c.principal_c,
        c.implied, c.interest_due_c, c.fee_due_c, c.first_due_date, c.settle_thresholds, c.suffix_min_due,
        c.due_dates, c.due_fee_cum, c.due_total_cum, c.due_on_time_cum, c.due_total, c.due_cumulative)
-""".replace("{fields}", ",\n           ".join(f"{expr} AS new_{name}" for name, expr in _FIELDS.items()))
+""".replace("{fields}", ",\n           ".join(f"{expr} AS new_{name}" for name, expr in _FIELDS.items())).replace(
+    "{schedule_arrays}", SCHEDULE_ARRAYS.strip() + ",\n"
+)
 
-# 2b. For loans whose repayments alone changed: the schedule rows' stored fields and the on-time
-# amounts in due-date order; the schedule-derived arrays stay as they are.
+# 2b. For loans whose repayments alone changed, in one statement: the payment part (as in 1.),
+# the schedule rows' stored fields and the on-time amounts in due-date order from the new payment
+# arrays, and one write of the loan's state; the schedule-derived arrays stay as they are.
 _PAYMENTS_PASS = """
 WITH ids AS ({ids}),
+{payment_arrays}
 base AS (
-    SELECT st.loan_id, st.pay_dates, st.pay_cum, st.implied, st.due_dates, st.due_total, st.due_cumulative,
-           lm_paid_c(st.pay_dates, st.pay_cum, $1::date) AS paid_c
-    FROM ids JOIN loan_state st USING (loan_id)
+    SELECT st.loan_id, coalesce(p.pay_dates, '{{}}') AS pay_dates, coalesce(p.pay_cum, '{{}}') AS pay_cum,
+           st.implied, st.due_dates, st.due_total, st.due_cumulative,
+           lm_paid_c(coalesce(p.pay_dates, '{{}}'), coalesce(p.pay_cum, '{{}}'), $1::date) AS paid_c
+    FROM ids JOIN loan_state st USING (loan_id) LEFT JOIN payments p USING (loan_id)
 ),
 rows AS (
     SELECT s.ctid AS row_id,
@@ -277,10 +299,18 @@ on_time AS (
     GROUP BY b.loan_id
 )
 UPDATE loan_state st
-SET due_on_time_cum = coalesce(o.due_on_time_cum, '{{}}'), updated_at = now()
-FROM base b LEFT JOIN on_time o USING (loan_id)
-WHERE st.loan_id = b.loan_id AND st.due_on_time_cum IS DISTINCT FROM coalesce(o.due_on_time_cum, '{{}}')
-""".replace("{fields}", ",\n           ".join(f"{expr} AS new_{name}" for name, expr in _FIELDS.items()))
+SET pay_dates = b.pay_dates, pay_cum = b.pay_cum, pay_cum_principal = coalesce(p.pay_cum_principal, '{{}}'),
+    pay_cum_interest = coalesce(p.pay_cum_interest, '{{}}'), pay_cum_fees = coalesce(p.pay_cum_fees, '{{}}'),
+    pay_cum_waivers = coalesce(p.pay_cum_waivers, '{{}}'), first_received_date = p.first_received_date,
+    entry_dates = coalesce(p.entry_dates, '{{}}'), entry_cum = coalesce(p.entry_cum, '{{}}'),
+    entry_backdated_cum = coalesce(p.entry_backdated_cum, '{{}}'),
+    entry_reversed_cum = coalesce(p.entry_reversed_cum, '{{}}'),
+    due_on_time_cum = coalesce(o.due_on_time_cum, '{{}}'), updated_at = now()
+FROM base b LEFT JOIN payments p USING (loan_id) LEFT JOIN on_time o USING (loan_id)
+WHERE st.loan_id = b.loan_id
+""".replace("{fields}", ",\n           ".join(f"{expr} AS new_{name}" for name, expr in _FIELDS.items())).replace(
+    "{payment_arrays}", PAYMENT_ARRAYS.strip() + ","
+)
 
 # 3. The 14 computed loan fields as of the business date $1 (SPEC §5.8). max_dpd_ever: DPD only
 # grows between payment dates, so its maximum over active days is reached the day before a
@@ -379,10 +409,11 @@ updated AS (
 # Before-images for the incremental recalculation (db/daily_metrics.py): the state each loan a
 # batch touches had before the batch, or ``existed`` false for a loan the batch creates.
 _STATE_COLUMNS = [column.name for column in models.loan_state.columns if column.name not in ("loan_id", "updated_at")]
+# Loans whose state this batch's schedule writer created ({{fresh}}) had none before it.
 _CAPTURE = f"""
 INSERT INTO loan_state_prior (existed, loan_id, {", ".join(_STATE_COLUMNS)})
 SELECT st.loan_id IS NOT NULL, ids.loan_id, {", ".join(f"st.{name}" for name in _STATE_COLUMNS)}
-FROM ({{ids}}) ids LEFT JOIN loan_state st ON st.loan_id = ids.loan_id
+FROM ({{ids}}) ids LEFT JOIN loan_state st ON st.loan_id = ids.loan_id AND ids.loan_id <> ALL({{fresh}}::text[])
 """
 
 _SOME = "SELECT unnest({param}::text[]) AS loan_id"
@@ -392,9 +423,9 @@ PAYMENT_STATE = _PAYMENT_STATE.format(ids=_SOME.format(param="$1"))
 SCHEDULE_PASS = _SCHEDULE_PASS.format(ids=_SOME.format(param="$2"))
 PAYMENTS_PASS = _PAYMENTS_PASS.format(ids=_SOME.format(param="$2"))
 LOANS_AS_OF = _LOANS.format(ids=_SOME.format(param="$2"))
-CAPTURE = _CAPTURE.format(ids=_SOME.format(param="$1"))
+CAPTURE = _CAPTURE.format(ids=_SOME.format(param="$1"), fresh="$2")
 ALL = {
-    "capture": _CAPTURE.format(ids=_ALL),
+    "capture": _CAPTURE.format(ids=_ALL, fresh="$1"),
     "cumulative": _CUMULATIVE.format(ids=_ALL),
     "payment_state": _PAYMENT_STATE.format(ids=_ALL),
     "schedule_pass": _SCHEDULE_PASS.format(ids=_ALL),
@@ -403,35 +434,39 @@ ALL = {
 
 
 async def rebuild_loans(
-    conn: asyncpg.Connection, *, schedule_changed: list[str], payments_changed: list[str], business_date: date
+    conn: asyncpg.Connection, *, schedule_changed: list[str], payments_changed: list[str], business_date: date,
+    fresh: Sequence[str] = (),
 ) -> list[str]:
     """Recompute the state of the touched loans and their as-of fields; returns their ids.
 
-    ``schedule_changed`` must include every loan inserted or updated in the batch.
+    ``schedule_changed`` must include every loan inserted or updated in the batch; ``fresh``
+    lists the loans the batch created whose schedule state the schedule writer already built
+    from the incoming rows (their payment state is still empty).
     """
     touched = sorted(set(schedule_changed) | set(payments_changed))
     if not touched:
         return touched
-    await conn.execute(CAPTURE, touched)
+    await conn.execute(CAPTURE, touched, list(fresh))
     existing = set()
     if schedule_changed:
         existing = {row["loan_id"] for row in await conn.fetch(
             "SELECT loan_id FROM loan_state WHERE loan_id = ANY($1::text[])", schedule_changed)}
-    needs_payments = sorted(set(payments_changed) | (set(schedule_changed) - existing))
+    rescheduled = set(schedule_changed) - set(fresh)
+    payments_only = set(payments_changed) - rescheduled  # their state exists: its schedule part is current
+    needs_payments = sorted((set(payments_changed) - payments_only) | (set(schedule_changed) - existing))
     if needs_payments:
         await conn.execute(PAYMENT_STATE, needs_payments)
-    if schedule_changed:
-        await conn.execute(SCHEDULE_PASS, business_date, sorted(schedule_changed))
-    payments_only = sorted(set(payments_changed) - set(schedule_changed))
+    if rescheduled:
+        await conn.execute(SCHEDULE_PASS, business_date, sorted(rescheduled))
     if payments_only:
-        await conn.execute(PAYMENTS_PASS, business_date, payments_only)
+        await conn.execute(PAYMENTS_PASS, business_date, sorted(payments_only))
     await conn.execute(LOANS_AS_OF, business_date, touched)
     return touched
 
 
-async def rebuild_all(conn: asyncpg.Connection, business_date: date) -> None:
+async def rebuild_all(conn: asyncpg.Connection, business_date: date, fresh: Sequence[str] = ()) -> None:
     """Recompute every loan from the raw tables (a ``full`` sync, or a repair)."""
-    await conn.execute(ALL["capture"])
+    await conn.execute(ALL["capture"], list(fresh))
     await conn.execute(ALL["cumulative"])
     await conn.execute(ALL["payment_state"])
     await conn.execute(ALL["schedule_pass"], business_date)

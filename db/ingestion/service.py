@@ -127,7 +127,7 @@ async def ingest(
 
         started = time.perf_counter()
         if payload.sync_type == "full":
-            await loan_state.rebuild_all(conn, business_date)
+            await loan_state.rebuild_all(conn, business_date, sorted(stage.fresh))
             affected = int(await conn.fetchval("SELECT count(*) FROM loans") or 0)
         else:
             touched = await loan_state.rebuild_loans(
@@ -135,6 +135,7 @@ async def ingest(
                 schedule_changed=sorted(stage.schedule_changed),
                 payments_changed=sorted(stage.payments_changed),
                 business_date=business_date,
+                fresh=sorted(stage.fresh),
             )
             affected = len(touched)
         computation_ms = round((time.perf_counter() - started) * 1000)
@@ -216,6 +217,7 @@ class _Stage:
     created: dict[str, int] = field(default_factory=dict)  # minimal officers and customers named by loans
     schedule_changed: set[str] = field(default_factory=set)
     payments_changed: set[str] = field(default_factory=set)
+    fresh: set[str] = field(default_factory=set)  # new loans whose schedule state the writer built
 
     def preparer(self, unit: _Unit | None) -> Callable[[], writer.Rows] | None:
         return None if unit is None else lambda: self.prepare(unit)
@@ -247,6 +249,7 @@ class _Stage:
             stored = sorted({row["loan_id"] for row in rows.records if row["loan_id"] in self.known})
             result = await writer.write_schedules(conn, rows, sync_id, self.business_date, stored)
             self.schedule_changed.update(result.loan_ids)
+            self.fresh.update(result.fresh)
         else:
             result = await writer.write_repayments(conn, rows, sync_id)
             self.payments_changed.update(result.loan_ids)

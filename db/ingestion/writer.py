@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from db.loan_state import TAG_COUNT_DELTAS, schedule_fields
+from db.loan_state import SCHEDULE_ARRAYS, TAG_COUNT_DELTAS, schedule_fields
 
 
 def _json_default(value: Any) -> str:
@@ -133,9 +133,11 @@ class Written:
     inserted: int = 0
     updated: int = 0
     loan_ids: tuple[str, ...] = ()
+    fresh: tuple[str, ...] = ()  # loans created by the batch whose schedule state the writer built
 
     def __add__(self, other: Written) -> Written:
-        return Written(self.inserted + other.inserted, self.updated + other.updated, self.loan_ids + other.loan_ids)
+        return Written(self.inserted + other.inserted, self.updated + other.updated,
+                       self.loan_ids + other.loan_ids, self.fresh + other.fresh)
 
 
 def _count(row: asyncpg.Record | None) -> Written:
@@ -301,9 +303,41 @@ dirty AS (
     JOIN loans l USING (loan_id)
     WHERE replaced.loan_id IN (SELECT loan_id FROM touched)
     GROUP BY l.officer_id, l.branch, l.region
+),
+-- Loans the batch creates: their schedule state comes from the rows just written (no payments
+-- yet), so the loan-state refresh neither re-reads their rows nor inserts and then updates it.
+fresh AS (
+    SELECT l.loan_id, l.officer_id, l.branch, l.region, l.channel, l.disbursement_date, l.closed_date,
+           (l.loan_amount * 100)::bigint AS principal_c
+    FROM loans l
+    WHERE l.loan_id = ANY($2::text[]) AND l.loan_id <> ALL($5::text[])
+),
+effective AS (
+    SELECT w.loan_id, w.installment_number, w.due_date, (w.total_due * 100)::bigint AS total_c,
+           (w.cumulative_due * 100)::bigint AS cum_c, (w.interest_due * 100)::bigint AS interest_c,
+           (w.fee_due * 100)::bigint AS fee_c, (w.paid_by_due_date * 100)::bigint AS on_time_c
+    FROM written w JOIN fresh USING (loan_id)
+    WHERE w.total_due > 0
+),
+{SCHEDULE_ARRAYS.strip()},
+created_state AS (
+    INSERT INTO loan_state (
+        loan_id, officer_id, branch, region, channel, disbursement_date, closed_date, principal_c, interest_due_c,
+        fee_due_c, implied, first_due_date, settle_thresholds, suffix_min_due, due_dates, due_fee_cum,
+        due_total_cum, due_on_time_cum, due_total, due_cumulative,
+        pay_dates, pay_cum, pay_cum_principal, pay_cum_interest, pay_cum_fees
+    )
+    SELECT f.loan_id, f.officer_id, f.branch, f.region, f.channel, f.disbursement_date, f.closed_date,
+           f.principal_c, coalesce(a.interest_due_c, 0), coalesce(a.fee_due_c, 0), false, a.first_due_date,
+           coalesce(a.settle_thresholds, '{{}}'), coalesce(a.suffix_min_due, '{{}}'), coalesce(a.due_dates, '{{}}'),
+           coalesce(a.due_fee_cum, '{{}}'), coalesce(a.due_total_cum, '{{}}'), coalesce(a.due_on_time_cum, '{{}}'),
+           coalesce(a.due_total, '{{}}'), coalesce(a.due_cumulative, '{{}}'), '{{}}', '{{}}', '{{}}', '{{}}', '{{}}'
+    FROM fresh f LEFT JOIN arrays a USING (loan_id)
+    RETURNING loan_id
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE changed AND NOT inserted) AS updated,
-       (SELECT array_agg(loan_id) FROM touched) AS loan_ids
+       (SELECT array_agg(loan_id) FROM touched) AS loan_ids,
+       (SELECT array_agg(loan_id) FROM created_state) AS fresh
 FROM counted
 """
 
@@ -360,7 +394,9 @@ async def write_schedules(
     """Replace the schedules of the rows' loans; ``stored``: those of them stored before this
     batch (a loan the batch creates has no rows to remove or compare with)."""
     loan_ids = sorted({row["loan_id"] for row in rows.records})
-    return _count(await conn.fetchrow(_SCHEDULES_SQL, rows.document, loan_ids, sync_id, business_date, stored))
+    row = await conn.fetchrow(_SCHEDULES_SQL, rows.document, loan_ids, sync_id, business_date, stored)
+    written = _count(row)
+    return Written(written.inserted, written.updated, written.loan_ids, tuple(row["fresh"] or ()) if row else ())
 
 
 async def write_repayments(conn: asyncpg.Connection, rows: Rows, sync_id: str) -> Written:
