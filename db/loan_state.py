@@ -98,22 +98,25 @@ cumulative AS (
     WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
 ),
 -- one pass over the loan's repayments: the payment arrays keep the dates with a counted
--- (non-reversed) repayment, the entry arrays every date
+-- (non-reversed) repayment, the entry arrays every date. Whole-partition window aggregates read
+-- the rows in the window's date order once; per-group ORDER BY aggregates would sort each loan's
+-- rows once per array (measured: a fifth of this part)
 payments AS (
-    SELECT loan_id,
-           array_agg(payment_date ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_dates,
-           array_agg(cum_coverage ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum,
-           array_agg(cum_principal ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum_principal,
-           array_agg(cum_interest ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum_interest,
-           array_agg(cum_fees ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum_fees,
-           array_agg(cum_waivers ORDER BY payment_date) FILTER (WHERE counted > 0) AS pay_cum_waivers,
-           min(payment_date) FILTER (WHERE counted > 0 AND coverage_c > 0) AS first_received_date,
-           array_agg(payment_date ORDER BY payment_date) AS entry_dates,
-           array_agg(cum_entries ORDER BY payment_date) AS entry_cum,
-           array_agg(cum_backdated ORDER BY payment_date) AS entry_backdated_cum,
-           array_agg(cum_reversed ORDER BY payment_date) AS entry_reversed_cum
+    SELECT DISTINCT ON (loan_id) loan_id,
+           array_agg(payment_date) FILTER (WHERE counted > 0) OVER whole AS pay_dates,
+           array_agg(cum_coverage) FILTER (WHERE counted > 0) OVER whole AS pay_cum,
+           array_agg(cum_principal) FILTER (WHERE counted > 0) OVER whole AS pay_cum_principal,
+           array_agg(cum_interest) FILTER (WHERE counted > 0) OVER whole AS pay_cum_interest,
+           array_agg(cum_fees) FILTER (WHERE counted > 0) OVER whole AS pay_cum_fees,
+           array_agg(cum_waivers) FILTER (WHERE counted > 0) OVER whole AS pay_cum_waivers,
+           min(payment_date) FILTER (WHERE counted > 0 AND coverage_c > 0) OVER whole AS first_received_date,
+           array_agg(payment_date) OVER whole AS entry_dates,
+           array_agg(cum_entries) OVER whole AS entry_cum,
+           array_agg(cum_backdated) OVER whole AS entry_backdated_cum,
+           array_agg(cum_reversed) OVER whole AS entry_reversed_cum
     FROM cumulative
-    GROUP BY loan_id
+    WINDOW whole AS (PARTITION BY loan_id ORDER BY payment_date ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ORDER BY loan_id, payment_date
 )
 """
 
@@ -287,16 +290,17 @@ rewritten AS (
           IS DISTINCT FROM (r.new_paid_by_due_date, r.new_amount_paid, r.new_payment_date, r.new_payment_status)
     RETURNING 1
 ),
-on_time AS (
-    SELECT b.loan_id,
-           array_agg(running ORDER BY n) AS due_on_time_cum
-    FROM base b
-    CROSS JOIN LATERAL (
-        SELECT u.n, (sum(lm_alloc_c(u.total_c, u.cum_c, lm_paid_c(b.pay_dates, b.pay_cum, u.due_date)))
-                     OVER (ORDER BY u.n))::bigint AS running
-        FROM unnest(b.due_dates, b.due_total, b.due_cumulative) WITH ORDINALITY AS u(due_date, total_c, cum_c, n)
+on_time AS (  -- one window pass over every installment, not one per loan
+    SELECT DISTINCT ON (loan_id) loan_id, array_agg(running) OVER whole AS due_on_time_cum
+    FROM (
+        SELECT b.loan_id, u.n,
+               (sum(lm_alloc_c(u.total_c, u.cum_c, lm_paid_c(b.pay_dates, b.pay_cum, u.due_date)))
+                OVER (PARTITION BY b.loan_id ORDER BY u.n))::bigint AS running
+        FROM base b,
+             unnest(b.due_dates, b.due_total, b.due_cumulative) WITH ORDINALITY AS u(due_date, total_c, cum_c, n)
     ) installments
-    GROUP BY b.loan_id
+    WINDOW whole AS (PARTITION BY loan_id ORDER BY n ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ORDER BY loan_id, n
 )
 UPDATE loan_state st
 SET pay_dates = b.pay_dates, pay_cum = b.pay_cum, pay_cum_principal = coalesce(p.pay_cum_principal, '{{}}'),
