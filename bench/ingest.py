@@ -66,6 +66,10 @@ from loanmetrics.synthetic import BookShape, generate_batches
 
 TARGET_RECORDS_PER_SECOND = 30_000
 MOONSHOT_COPY_RATIO = 3.0
+# SPEC §12 set 30,000 records/s where COPY ran at ~300k records/s ("≤ 3× COPY ≈ 100k records/s
+# here"): the same target as a ratio to the floor of the same run, which a machine of varying
+# speed cannot move (docs/ARCHITECTURE.md, "Benchmark targets").
+TARGET_COPY_RATIO = 10.0
 SECOND_BOOK_SEED = 2
 CALIBRATION_LOANS = 2_000
 
@@ -530,6 +534,7 @@ def markdown(report: dict[str, Any]) -> str:
     mix = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
     meets = "yes" if etl["records_per_s"] >= TARGET_RECORDS_PER_SECOND else "no"
     moon = "yes" if report["ratio_etl_to_copy"] <= MOONSHOT_COPY_RATIO else "no"
+    relative = "yes" if report["ratio_etl_to_copy"] <= TARGET_COPY_RATIO else "no"
     lines = [
         f"### Ingest via /etl/sync — {report['started_at'][:16]}Z",
         "",
@@ -554,7 +559,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"| COPY floor (same rows, indexed tables, no FKs) | {_fmt_int(floor['records_per_s'])} records/s "
         f"({floor['seconds']:.2f} s) | |",
         f"| ETL time / COPY time | **{report['ratio_etl_to_copy']:.1f}×** "
-        f"| moonshot ≤ {MOONSHOT_COPY_RATIO:.0f}×: {moon} |",
+        f"| target ≤ {TARGET_COPY_RATIO:.0f}× (30,000/s where COPY ≈ 300k/s): {relative}; "
+        f"moonshot ≤ {MOONSHOT_COPY_RATIO:.0f}×: {moon} |",
         f"| batch latency min / median / max | {lat['min']:.0f} / {lat['median']:.0f} / {lat['max']:.0f} ms | |",
         f"| peak server RSS | {etl['rss_peak_mib']:.0f} MiB (before the batches: {etl['rss_before_mib']:.0f} MiB) | |",
         f"| seed of the base book | {seed_text} | |",
@@ -621,7 +627,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "started_at": started_at.isoformat(),
         "load_average_start": load_start,
         "parameters": {key: value for key, value in vars(args).items() if key != "admin_url"},
-        "targets": {"records_per_s": TARGET_RECORDS_PER_SECOND, "moonshot_ratio_to_copy": MOONSHOT_COPY_RATIO},
+        "targets": {"records_per_s": TARGET_RECORDS_PER_SECOND, "ratio_to_copy": TARGET_COPY_RATIO,
+                    "moonshot_ratio_to_copy": MOONSHOT_COPY_RATIO},
     }
     with Databases(args.admin_url, keep=args.keep) as databases:
         # 1. base book
@@ -743,7 +750,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n/etl/sync: {etl['records']:,} records in {etl['seconds']:.2f} s = {etl['records_per_s']:,.0f} records/s "
         f"(target >= {TARGET_RECORDS_PER_SECOND:,}); COPY: {floor['records_per_s']:,.0f} records/s; "
-        f"ratio {report['ratio_etl_to_copy']:.1f}x (moonshot <= {MOONSHOT_COPY_RATIO:.0f}x); "
+        f"ratio {report['ratio_etl_to_copy']:.1f}x (target <= {TARGET_COPY_RATIO:.0f}x, "
+        f"moonshot <= {MOONSHOT_COPY_RATIO:.0f}x); "
         f"peak RSS {etl['rss_peak_mib']:.0f} MiB\nresults: {path}\n",
         file=sys.stderr,
     )

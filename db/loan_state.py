@@ -115,7 +115,8 @@ payments AS (
            array_agg(cum_backdated) OVER whole AS entry_backdated_cum,
            array_agg(cum_reversed) OVER whole AS entry_reversed_cum
     FROM cumulative
-    WINDOW whole AS (PARTITION BY loan_id ORDER BY payment_date ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    WINDOW whole AS (PARTITION BY loan_id ORDER BY payment_date
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
     ORDER BY loan_id, payment_date
 )
 """
