@@ -81,10 +81,10 @@ loans = Table(
     "loans",
     metadata,
     Column("loan_id", Text, primary_key=True),
-    Column("customer_id", Text, ForeignKey("customers.customer_id"), nullable=False),
+    Column("customer_id", Text, nullable=False),  # references customers; ensured by ingestion (migration 0011)
     Column("customer_name", Text, nullable=False),
     Column("customer_phone", Text),
-    Column("officer_id", Text, ForeignKey("officers.officer_id"), nullable=False),
+    Column("officer_id", Text, nullable=False),  # references officers; ensured by ingestion (migration 0011)
     Column("officer_name", Text, nullable=False),
     Column("officer_phone", Text),
     Column("region", Text, nullable=False),
