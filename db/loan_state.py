@@ -162,20 +162,25 @@ ordered AS (
     FROM effective e
     WINDOW by_due AS (PARTITION BY loan_id ORDER BY due_date, installment_number ROWS UNBOUNDED PRECEDING)
 ),
-arrays AS (
-    SELECT loan_id,
-           array_agg(cum_c - 1 ORDER BY installment_number) AS settle_thresholds,
-           array_agg(suffix_min ORDER BY installment_number) AS suffix_min_due,
-           (array_agg(due_date ORDER BY installment_number))[1] AS first_due_date,
-           sum(interest_c)::bigint AS interest_due_c,
-           sum(fee_c)::bigint AS fee_due_c,
-           array_agg(due_date ORDER BY due_date, installment_number) AS due_dates,
-           array_agg(fee_cum ORDER BY due_date, installment_number) AS due_fee_cum,
-           array_agg(total_cum ORDER BY due_date, installment_number) AS due_total_cum,
-           array_agg(on_time_cum ORDER BY due_date, installment_number) AS due_on_time_cum,
-           array_agg(total_c ORDER BY due_date, installment_number) AS due_total,
-           array_agg(cum_c ORDER BY due_date, installment_number) AS due_cumulative
-    FROM ordered GROUP BY loan_id
+arrays AS (  -- whole-partition window aggregates: two sorts in all, not one per loan and array
+    SELECT DISTINCT ON (loan_id) loan_id,
+           array_agg(cum_c - 1) OVER by_number AS settle_thresholds,
+           array_agg(suffix_min) OVER by_number AS suffix_min_due,
+           first_value(due_date) OVER by_number AS first_due_date,
+           (sum(interest_c) OVER by_number)::bigint AS interest_due_c,
+           (sum(fee_c) OVER by_number)::bigint AS fee_due_c,
+           array_agg(due_date) OVER by_due AS due_dates,
+           array_agg(fee_cum) OVER by_due AS due_fee_cum,
+           array_agg(total_cum) OVER by_due AS due_total_cum,
+           array_agg(on_time_cum) OVER by_due AS due_on_time_cum,
+           array_agg(total_c) OVER by_due AS due_total,
+           array_agg(cum_c) OVER by_due AS due_cumulative
+    FROM ordered
+    WINDOW by_number AS (PARTITION BY loan_id ORDER BY installment_number
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+           by_due AS (PARTITION BY loan_id ORDER BY due_date, installment_number
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ORDER BY loan_id
 )
 """
 
