@@ -229,7 +229,8 @@ class _Stage:
         items = batch.accepted[name] if checked else check_records(batch, name, self.business_date, unit.indexes)
         if name in ("loan_schedules", "repayments"):
             items = check_references(batch, name, items, self.disbursed, unit.indexes)
-        return writer.Rows.of([record for _, record in items])
+        # every field of a schedule row is required: no nulls to omit
+        return writer.Rows.of([record for _, record in items], omit_nulls=name != "loan_schedules")
 
     async def write(self, unit: _Unit, rows: writer.Rows) -> None:
         if not rows.records:
