@@ -229,8 +229,7 @@ class _Stage:
         items = batch.accepted[name] if checked else check_records(batch, name, self.business_date, unit.indexes)
         if name in ("loan_schedules", "repayments"):
             items = check_references(batch, name, items, self.disbursed, unit.indexes)
-        # every field of a schedule row is required: no nulls to omit
-        return writer.Rows.of([record for _, record in items], omit_nulls=name != "loan_schedules")
+        return writer.Rows.of([record for _, record in items])
 
     async def write(self, unit: _Unit, rows: writer.Rows) -> None:
         if not rows.records:
