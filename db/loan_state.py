@@ -1,16 +1,19 @@
 """Maintained loan state (SPEC §5.1-5.3, §5.8), recomputed set-based in SQL.
 
-Three statements per set of loans, inside the caller's transaction, each reading its source
-rows once:
-1. payment part (new loans and loans whose repayments changed): per date of the non-reversed
-   repayments the cumulative coverage, components and waivers, and per date of all repayments
-   the cumulative entry, backdated and reversal counts;
-2. schedule pass (every touched loan): reads the loan and its schedule rows (or its implied
-   bullet installment) once, rewrites the schedule rows' stored fields that changed
-   (amount_paid, settlement payment_date, payment_status, the on-time part alloc_i(due_i)) and
-   sets the schedule part of ``loan_state``: settlement thresholds C_i - 1 cent and
-   suffix-minimum due dates in installment order, the installments in due-date order with
-   cumulative fee, total and on-time amounts, and the component totals due;
+Statements per set of loans, inside the caller's transaction, each reading its source rows once:
+1. payment part (``PAYMENT_ARRAYS``): per date of the non-reversed repayments the cumulative
+   coverage, components and waivers, and per date of all repayments the cumulative entry,
+   backdated and reversal counts;
+2. schedule pass (loans whose terms or schedule changed): reads the loan and its schedule rows
+   (or its implied bullet installment) once, rewrites the schedule rows' stored fields that
+   changed (amount_paid, settlement payment_date, payment_status, the on-time part
+   alloc_i(due_i)) and sets the schedule part of ``loan_state`` (``SCHEDULE_ARRAYS``):
+   settlement thresholds C_i - 1 cent and suffix-minimum due dates in installment order, the
+   installments in due-date order with cumulative fee, total and on-time amounts, and the
+   component totals due. A loan the batch creates gets this part from the schedule writer
+   instead (db/ingestion/writer.py), built from the rows it has just written;
+2b. payments pass (loans whose repayments alone changed): the payment part, the schedule rows'
+   stored fields and the on-time amounts in one statement;
 3. the 14 computed ``loans`` fields as of the business date.
 Rows are written only where a value changed. ``calculators/loan_state.py`` is the reference
 these statements are property-tested against.
@@ -463,7 +466,7 @@ async def rebuild_loans(
             "SELECT loan_id FROM loan_state WHERE loan_id = ANY($1::text[])", schedule_changed)}
     rescheduled = set(schedule_changed) - set(fresh)
     payments_only = set(payments_changed) - rescheduled  # their state exists: its schedule part is current
-    needs_payments = sorted((set(payments_changed) - payments_only) | (set(schedule_changed) - existing))
+    needs_payments = sorted((set(payments_changed) & rescheduled) | (set(schedule_changed) - existing))
     if needs_payments:
         await conn.execute(PAYMENT_STATE, needs_payments)
     if rescheduled:
