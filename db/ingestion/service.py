@@ -161,9 +161,9 @@ async def alongside(statement: Awaitable[T], work: Callable[[], R] | None) -> tu
 
     The statement is started first and given one turn of the event loop to send its query;
     ``work`` then runs while the database computes, and the result is read afterwards."""
-    task = asyncio.ensure_future(statement)
     if work is None:
-        return await task, None
+        return await statement, None
+    task = asyncio.ensure_future(statement)
     await asyncio.sleep(0)
     try:
         result = work()
@@ -225,8 +225,7 @@ class _Stage:
     def prepare(self, unit: _Unit) -> writer.Rows:
         """The unit's records that pass both phases (Python only: this runs beside a write)."""
         name, batch = unit.name, self.batch
-        checked = unit.checked
-        items = batch.accepted[name] if checked else check_records(batch, name, self.business_date, unit.indexes)
+        items = batch.accepted[name] if unit.checked else check_records(batch, name, self.business_date, unit.indexes)
         if name in ("loan_schedules", "repayments"):
             items = check_references(batch, name, items, self.disbursed, unit.indexes)
         return writer.Rows.of([record for _, record in items])

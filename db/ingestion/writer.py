@@ -7,7 +7,7 @@ the earliest date it touches, so the incremental recalculation knows what to res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -119,11 +119,11 @@ class Rows:
     prepared (beside the previous write) rather than when they are sent."""
 
     records: list[Any]
-    document: str = ""
+    document: str
 
     @classmethod
     def of(cls, records: list[Any]) -> Rows:
-        return cls(records, Columns.document(records) if records else "[]")
+        return cls(records, Columns.document(records))
 
 
 @dataclass
@@ -395,8 +395,7 @@ async def write_schedules(
     batch (a loan the batch creates has no rows to remove or compare with)."""
     loan_ids = sorted({row["loan_id"] for row in rows.records})
     row = await conn.fetchrow(_SCHEDULES_SQL, rows.document, loan_ids, sync_id, business_date, stored)
-    written = _count(row)
-    return Written(written.inserted, written.updated, written.loan_ids, tuple(row["fresh"] or ()) if row else ())
+    return replace(_count(row), fresh=tuple(row["fresh"] or ()) if row else ())
 
 
 async def write_repayments(conn: asyncpg.Connection, rows: Rows, sync_id: str) -> Written:
