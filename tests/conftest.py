@@ -18,14 +18,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from db import migrate
-from db.engine import Database, create_engine
 from loanmetrics.application import Application, create_application
+from loanmetrics.db import migrate
+from loanmetrics.db.engine import Database, create_engine
 from loanmetrics.settings import Settings
 
 ADMIN_URL = os.environ.get("LOANMETRICS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("LOANMETRICS_TEST_REDIS", "redis://127.0.0.1:6379/15")
-EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "fixtures"
 BUSINESS_DATE = date(2026, 9, 18)
 JWT_SECRET = "test-secret-with-enough-length-for-hs256"
 
@@ -48,7 +48,7 @@ async def admin_url() -> str:
         import atexit
         import tempfile
 
-        from db.embedded import EmbeddedPostgres
+        from loanmetrics.db.embedded import EmbeddedPostgres
 
         embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="lm-test-pg-")) / "pgdata")
         _admin_url.append(embedded.start())
@@ -183,7 +183,7 @@ def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> None:
 def token_for(app: Application, role: str, *, branches: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> str:
     from datetime import timedelta
 
-    from graph.auth import Role, create_token
+    from loanmetrics.graph.auth import Role, create_token
 
     return create_token(
         app.settings, role=Role(role), subject=f"test-{role}", ttl=timedelta(hours=1),
@@ -200,7 +200,7 @@ async def client(app: Application) -> AsyncIterator[Any]:
     """An HTTP client on the real ASGI app (the application is already started by ``app``)."""
     import httpx
 
-    from graph.app import create_app
+    from loanmetrics.graph.app import create_app
 
     transport = httpx.ASGITransport(app=create_app(app))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

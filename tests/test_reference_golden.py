@@ -1,4 +1,4 @@
-"""Golden test: the reference calculators reproduce the worked example of /work/shared/examples.
+"""Golden test: the reference calculators reproduce the worked example in tests/fixtures.
 
 Loans to the cent on the business date; every group of both windows: components, ratios, bands,
 penalties, risk score and DQI. No database needed. Missing example files fail the test.
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from calculators import loan_state as ls
-from calculators.book import Book
-from calculators.groups import GROUP_KINDS
-from calculators.metrics import GroupMetrics, all_group_metrics
+from loanmetrics.calculators import loan_state as ls
+from loanmetrics.calculators.book import Book
+from loanmetrics.calculators.groups import GROUP_KINDS
+from loanmetrics.calculators.metrics import GroupMetrics, all_group_metrics
 
-EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "fixtures"
 BUSINESS_DATE = date(2026, 9, 18)
 
 # The example JSON spells two penalty names differently from SPEC §5.6.
