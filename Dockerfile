@@ -9,14 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-# Only what the package needs (pyproject.toml lists the packages; README.md is its readme).
+# Only what the package needs (everything installable lives under loanmetrics/; README.md is its readme).
 COPY pyproject.toml README.md ./
 COPY loanmetrics ./loanmetrics
-COPY graph ./graph
-COPY resolvers ./resolvers
-COPY calculators ./calculators
-COPY db ./db
-COPY scheduler ./scheduler
 RUN pip install . && rm -rf /src/build
 
 RUN useradd --system --create-home --home-dir /home/loanmetrics --uid 10001 loanmetrics \

@@ -16,13 +16,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy.engine import make_url
 
-from db import migrate
-from db.embedded import EmbeddedPostgres
-from db.engine import Database, libpq_url
-from db.metric_engine import EngineOptions
-from graph.cache import ResponseCache
-from graph.telemetry import Telemetry
 from loanmetrics.clock import BusinessClock
+from loanmetrics.db import migrate
+from loanmetrics.db.embedded import EmbeddedPostgres
+from loanmetrics.db.engine import Database, libpq_url
+from loanmetrics.db.metric_engine import EngineOptions
+from loanmetrics.graph.cache import ResponseCache
+from loanmetrics.graph.telemetry import Telemetry
 from loanmetrics.settings import ConfigurationError, Settings, is_loopback
 
 log = logging.getLogger(__name__)

@@ -143,9 +143,9 @@ def serve(
     once the port accepts connections."""
     import uvicorn
 
-    from db import migrate
-    from db.embedded import EmbeddedPostgres
     from loanmetrics.application import check_serving, ensure_database
+    from loanmetrics.db import migrate
+    from loanmetrics.db.embedded import EmbeddedPostgres
 
     overrides = dict(overrides or {})
     settings = load_settings(**overrides)
@@ -177,7 +177,7 @@ def serve(
         if on_listening is not None:
             _notify_when_listening(settings, on_listening)
         uvicorn.run(
-            "graph.app:create_app_from_env",
+            "loanmetrics.graph.app:create_app_from_env",
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -241,7 +241,7 @@ def _exit_normally(signum: int, frame: object) -> None:
 
 
 async def _run_with_engine(url: str, action: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
-    from db.engine import create_engine
+    from loanmetrics.db.engine import create_engine
 
     engine = create_engine(url, pool_size=1)
     try:
@@ -275,10 +275,10 @@ def _migrate(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from db.ingestion.files import read_file
-    from db.ingestion.payload import PayloadError
-    from db.ingestion.service import ingest
-    from db.statistics import analyze_tables
+    from loanmetrics.db.ingestion.files import read_file
+    from loanmetrics.db.ingestion.payload import PayloadError
+    from loanmetrics.db.ingestion.service import ingest
+    from loanmetrics.db.statistics import analyze_tables
     from loanmetrics.seeding import accumulate, print_totals
 
     settings = load_settings()
@@ -376,7 +376,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _refresh_loans(args: argparse.Namespace) -> int:
-    from db import loan_state
+    from loanmetrics.db import loan_state
 
     settings = load_settings()
 
@@ -398,7 +398,7 @@ def _refresh_loans(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from graph.schema import build_schema
+    from loanmetrics.graph.schema import build_schema
     from loanmetrics.settings import Settings
 
     print(str(build_schema(Settings())).rstrip())
@@ -406,7 +406,7 @@ def _export_schema(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    from graph.auth import Role, create_token, parse_ttl
+    from loanmetrics.graph.auth import Role, create_token, parse_ttl
 
     settings = load_settings()
     try:

@@ -102,8 +102,8 @@ def run_demo(options: DemoOptions) -> int:
 async def prepare_book(settings: Settings, url: str, options: DemoOptions) -> DemoBook:
     """Seed an empty database (or finish a seed that was interrupted), then make sure daily
     metrics exist up to the business date."""
-    from db import loan_state
     from loanmetrics.application import create_application
+    from loanmetrics.db import loan_state
     from loanmetrics.synthetic import BookShape
 
     application = create_application(settings.model_copy(update={"database_url": url}))
@@ -199,7 +199,7 @@ async def _bring_metrics_up_to_date(
 ) -> None:
     """Backfill the whole window on a new book; on a reused one only the dates since the last run
     (a later business date also moves every loan's as-of fields, as the daily job would)."""
-    from db import loan_state
+    from loanmetrics.db import loan_state
     from loanmetrics.seeding import recalculate_with_progress
 
     async with application.db.raw_reader() as conn:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from loanmetrics.application import Application
+    from loanmetrics.scheduler.recalculation import RunResult
     from loanmetrics.synthetic import BookShape
-    from scheduler.recalculation import RunResult
 
 
 @dataclass
@@ -38,10 +38,10 @@ async def seed_book(
 ) -> SeedResult:
     """Ingest ``shape``'s book, add the sample team members, refresh planner statistics and bump
     the metrics generation. ``progress`` receives the number of records of each ingested batch."""
-    from db.ingestion.payload import payload_from_document
-    from db.ingestion.service import ingest
-    from db.statistics import analyze_tables
-    from db.team_members import upsert_team_members
+    from loanmetrics.db.ingestion.payload import payload_from_document
+    from loanmetrics.db.ingestion.service import ingest
+    from loanmetrics.db.statistics import analyze_tables
+    from loanmetrics.db.team_members import upsert_team_members
     from loanmetrics.synthetic import generate_batches, team_members
 
     result = SeedResult()
@@ -80,7 +80,7 @@ async def recalculate_with_progress(
     """One recalculation run behind a dates bar; bumps the metrics generation when it completed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from scheduler.recalculation import recalculate
+    from loanmetrics.scheduler.recalculation import recalculate
 
     with Progress(
         TextColumn("recalculating"), BarColumn(), MofNCompleteColumn(), TextColumn("dates"), TimeElapsedColumn(),

@@ -16,10 +16,10 @@ import httpx
 import jiter
 import pytest
 
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
 from loanmetrics.application import Application, create_application
-from scheduler.recalculation import recalculate
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE, EXAMPLES, bearer, create_database, drop_database, make_settings
 
 EXPECTED_METRICS: dict[str, Any] = json.loads((EXAMPLES / "book-expected-metrics.json").read_text())
@@ -101,7 +101,7 @@ BANDED = ("fimr", "all_time_fimr", "d06_slippage", "roll", "ayr")
 def engine_metrics(row: Any) -> dict[str, Any]:
     """An on-demand engine row (money in cents) in the shape of OfficerMetrics: the hand check
     of aggregates the API computes for a scoped caller."""
-    from db import metric_engine as engine
+    from loanmetrics.db import metric_engine as engine
 
     def component(name: str) -> float | int:
         return float(engine.cents(row[name])) if name in engine.MONEY_COMPONENTS else int(row[name])
@@ -293,7 +293,7 @@ async def loaded_book(*, history_from: date = HISTORY_START, document: Any = Non
     """A private database with the example book (or ``document``, an ETL payload) ingested and
     daily rows from ``history_from`` to BUSINESS_DATE, a started application on it and a client on
     the real HTTP app."""
-    from graph.app import create_app
+    from loanmetrics.graph.app import create_app
 
     url = await create_database("lm_gql")
     application = create_application(make_settings(url, redis_url=None))
@@ -319,7 +319,7 @@ async def loaded_book(*, history_from: date = HISTORY_START, document: Any = Non
 async def same_book_with(book: Book, **overrides: Any) -> AsyncIterator[Book]:
     """A second application on ``book``'s database with other settings (band thresholds, for
     one), with its own cache, and a client on its HTTP app."""
-    from graph.app import create_app
+    from loanmetrics.graph.app import create_app
 
     application = create_application(make_settings(book.url, redis_url=None, **overrides))
     await application.start(migrate_schema=False)

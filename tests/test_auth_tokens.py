@@ -8,8 +8,8 @@ from typing import Any
 import jwt
 import pytest
 
-from graph import auth
-from graph.auth import AuthError, Role, TokenVerifier
+from loanmetrics.graph import auth
+from loanmetrics.graph.auth import AuthError, Role, TokenVerifier
 from tests.conftest import JWT_SECRET, make_settings
 
 

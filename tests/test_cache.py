@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from graph.cache import ADVANCE_SCRIPT, ResponseCache
-from graph.cache_key import cache_key, normalise_document
-from graph.generation import GENERATION_QUERY, GenerationReader, GenerationUnavailable
-from graph.lru import TtlLru
-from graph.telemetry import Telemetry
 from loanmetrics.application import Application, create_application
+from loanmetrics.graph.cache import ADVANCE_SCRIPT, ResponseCache
+from loanmetrics.graph.cache_key import cache_key, normalise_document
+from loanmetrics.graph.generation import GENERATION_QUERY, GenerationReader, GenerationUnavailable
+from loanmetrics.graph.lru import TtlLru
+from loanmetrics.graph.telemetry import Telemetry
 from tests.conftest import make_settings
 
 QUERY = """

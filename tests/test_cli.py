@@ -13,8 +13,8 @@ from typing import Any
 import jwt
 import pytest
 
-from db.engine import Database
 from loanmetrics.cli import main
+from loanmetrics.db.engine import Database
 from tests.conftest import EXAMPLES, JWT_SECRET
 from tests.test_golden_loans import assert_example_loans
 

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from db.engine import libpq_url
+from loanmetrics.db.engine import libpq_url
 from loanmetrics.demo import OFFICERS_QUERY
 
 pytestmark = pytest.mark.embedded

@@ -219,8 +219,8 @@ async def test_record_type_errors_carry_field_paths(client, app, db):
 async def test_too_many_records_is_413(app, db):
     import httpx
 
-    from graph.app import create_app
     from loanmetrics.application import create_application
+    from loanmetrics.graph.app import create_app
     from tests.conftest import make_settings
 
     small = create_application(make_settings(app.settings.database_url, max_batch_records=5, max_body_bytes=4096))
@@ -292,8 +292,8 @@ async def test_new_schedule_replaces_the_old_one(client, app, db):
 
 
 async def test_failure_mid_batch_leaves_nothing(app, db):
-    from db.ingestion.payload import payload_from_document
-    from db.ingestion.service import ingest
+    from loanmetrics.db.ingestion.payload import payload_from_document
+    from loanmetrics.db.ingestion.service import ingest
     from tests.conftest import BUSINESS_DATE
 
     async def explode(stage: str) -> None:

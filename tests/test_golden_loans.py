@@ -6,8 +6,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
 from tests.conftest import BUSINESS_DATE, EXAMPLES
 
 LOAN_FIELDS = (

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from db import metric_engine as engine
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
-from graph.types import OfficerMetrics, RiskPenalty
-from resolvers.metric_rows import daily_snapshot_columns, snapshot_from_row
-from scheduler.recalculation import recalculate
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.graph.types import OfficerMetrics, RiskPenalty
+from loanmetrics.resolvers.metric_rows import daily_snapshot_columns, snapshot_from_row
+from loanmetrics.scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE, EXAMPLES
 
 BUCKETS = {"0": "0", "1-6": "1_6", "7-30": "7_30", "31-60": "31_60", "61-90": "61_90", "90+": "90_plus"}

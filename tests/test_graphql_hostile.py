@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from graph.request import RequestContext
+from loanmetrics.graph.request import RequestContext
 from tests.graphql_support import Book, loaded_book
 
 INJECTIONS = ("' OR 1=1 --", "%_\\", '"; DROP TABLE loans; --', "OFF0001' --", "\\x00\\'", "$1", "{{}}",

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from db import metric_engine as engine
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.resolvers.metric_rows import snapshot_from_row
 from loanmetrics.settings import BandSettings
-from resolvers.metric_rows import snapshot_from_row
 from tests.conftest import BUSINESS_DATE
 from tests.graphql_support import (
     CUSTOM,
@@ -151,8 +151,8 @@ def test_every_metric_has_a_sort_field() -> None:
     bucket list aside) has an OfficerSortField, and the sort test below runs all of them."""
     from strawberry.utils.str_converters import to_camel_case
 
-    from graph import types as t
-    from graph.schema import build_schema
+    from loanmetrics.graph import types as t
+    from loanmetrics.graph.schema import build_schema
     from tests.conftest import make_settings
 
     schema = build_schema(make_settings(None))._schema

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from db import metric_engine as engine
+from loanmetrics.db import metric_engine as engine
 from tests.conftest import JWT_SECRET
 from tests.graphql_support import (
     CUSTOM,
@@ -414,7 +414,7 @@ async def test_customer_phones_are_masked_for_non_admins(book: Book, role: str) 
 
 async def test_an_unexpected_error_is_masked_with_the_request_id(book: Book, monkeypatch: pytest.MonkeyPatch,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    from resolvers import operations
+    from loanmetrics.resolvers import operations
 
     async def broken(ctx: Any) -> Any:
         raise RuntimeError("SELECT secret FROM pg_shadow -- boom")

@@ -13,10 +13,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from db.engine import Database
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
-from db.ingestion.validation import ValidatedBatch, chunks
+from loanmetrics.db.engine import Database
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.db.ingestion.validation import ValidatedBatch, chunks
 from tests.conftest import BUSINESS_DATE, TRUNCATE
 
 CHUNK_SIZES = (1, 7, 1_000_000)

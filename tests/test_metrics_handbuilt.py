@@ -22,14 +22,14 @@ from typing import Any
 
 import asyncpg
 
-from calculators.bands import BandThresholds
-from calculators.book import Book
-from calculators.groups import branch_region
-from calculators.metrics import GroupMetrics, group_metrics
-from db import metric_engine as engine
-from db.engine import Database
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
+from loanmetrics.calculators.bands import BandThresholds
+from loanmetrics.calculators.book import Book
+from loanmetrics.calculators.groups import branch_region
+from loanmetrics.calculators.metrics import GroupMetrics, group_metrics
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.db.engine import Database
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
 from loanmetrics.settings import BandSettings
 from tests.conftest import BUSINESS_DATE
 

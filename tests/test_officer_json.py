@@ -15,9 +15,9 @@ import orjson
 import pytest
 import strawberry
 
-from graph.auth import Principal, Role
-from graph.request import RequestContext
-from graph.schema import build_schema
+from loanmetrics.graph.auth import Principal, Role
+from loanmetrics.graph.request import RequestContext
+from loanmetrics.graph.schema import build_schema
 from tests.graphql_support import METRICS_FIELDS, Book, loaded_book
 
 AUDIT = """audit { __typename officerId assigneeId assigneeName assignedDate auditStatus statusChangedDate

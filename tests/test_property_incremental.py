@@ -15,12 +15,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from db import daily_metrics
-from db import metric_engine as engine
-from db.engine import Database
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
-from scheduler.recalculation import recalculate
+from loanmetrics.db import daily_metrics
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.db.engine import Database
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.scheduler.recalculation import recalculate
 from tests.strategies import BUSINESS_DATE, CHANNELS, REGIONS, cents, loan_books
 from tests.test_property_loan_state import _ingest_batches, assert_tag_counts
 

@@ -9,12 +9,12 @@ from typing import Any
 import asyncpg
 from hypothesis import HealthCheck, given, settings
 
-from calculators import loan_state as ref
-from calculators.book import Book
-from db import loan_state
-from db.engine import Database
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
+from loanmetrics.calculators import loan_state as ref
+from loanmetrics.calculators.book import Book
+from loanmetrics.db import loan_state
+from loanmetrics.db.engine import Database
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
 from tests.conftest import TRUNCATE
 from tests.strategies import BUSINESS_DATE, loan_books
 

@@ -14,12 +14,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calculators.bands import BandThresholds
-from calculators.book import Book
-from calculators.groups import branch_region
-from calculators.metrics import GroupMetrics, all_group_metrics
-from db import metric_engine as engine
-from db.engine import Database
+from loanmetrics.calculators.bands import BandThresholds
+from loanmetrics.calculators.book import Book
+from loanmetrics.calculators.groups import branch_region
+from loanmetrics.calculators.metrics import GroupMetrics, all_group_metrics
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.db.engine import Database
 from loanmetrics.settings import BandSettings
 from tests.strategies import BUSINESS_DATE, loan_books
 from tests.test_property_loan_state import _ingest_batches

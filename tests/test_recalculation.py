@@ -7,12 +7,12 @@ import asyncio
 from datetime import date, timedelta
 from typing import Any
 
-from db.engine import Database
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
 from loanmetrics.application import Application, create_application
-from scheduler.recalculation import recalculate
-from scheduler.service import SchedulerService
+from loanmetrics.db.engine import Database
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.scheduler.recalculation import recalculate
+from loanmetrics.scheduler.service import SchedulerService
 from tests.conftest import BUSINESS_DATE, make_settings
 
 FIRST = date(2026, 9, 10)

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from calculators import loan_state as ls
-from calculators.bands import Band, BandThresholds, dqi_band, ratio_band, risk_band
-from calculators.book import Book
-from calculators.groups import make_window, mid_month_date, officers_with_daily_row
-from calculators.metrics import all_group_metrics, group_metrics, officer_daily_metrics
-from calculators.money import clamp, round2, round_half_up
-from calculators.scores import PENALTY_WEIGHTS
+from loanmetrics.calculators import loan_state as ls
+from loanmetrics.calculators.bands import Band, BandThresholds, dqi_band, ratio_band, risk_band
+from loanmetrics.calculators.book import Book
+from loanmetrics.calculators.groups import make_window, mid_month_date, officers_with_daily_row
+from loanmetrics.calculators.metrics import all_group_metrics, group_metrics, officer_daily_metrics
+from loanmetrics.calculators.money import clamp, round2, round_half_up
+from loanmetrics.calculators.scores import PENALTY_WEIGHTS
 
 D = date(2026, 9, 18)
 

@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
-from db import migrate
-from db.embedded import EmbeddedPostgres
-from db.engine import create_engine
-from graph.app import create_app
 from loanmetrics.application import Application, create_application, ensure_database
+from loanmetrics.db import migrate
+from loanmetrics.db.embedded import EmbeddedPostgres
+from loanmetrics.db.engine import create_engine
+from loanmetrics.graph.app import create_app
 from tests.conftest import IN_CI, JWT_SECRET, bearer, make_settings
 from tests.test_etl_http import small_book
 

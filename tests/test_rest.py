@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
-from db.metric_engine import EngineOptions
-from db.team_members import upsert_team_members
 from loanmetrics.application import Application
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.db.metric_engine import EngineOptions
+from loanmetrics.db.team_members import upsert_team_members
+from loanmetrics.resolvers.rest.common import graphql_failure
+from loanmetrics.scheduler.recalculation import recalculate
 from loanmetrics.settings import BandSettings
-from resolvers.rest.common import graphql_failure
-from scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE, bearer
 from tests.graphql_support import band_of_ratio, band_of_score
 
@@ -405,8 +405,8 @@ OTHER_BANDS = BandSettings(risk_green=90, risk_watch=85, risk_amber=80, dqi_gree
 async def test_every_band_follows_the_current_thresholds(rest: Rest, book: Application) -> None:
     """The daily rows were written under the default thresholds; a server started with others
     answers risk, DQI and ratio bands alike under its own, in rows, filters, details and branches."""
-    from graph.app import create_app
     from loanmetrics.application import create_application
+    from loanmetrics.graph.app import create_app
     from tests.conftest import make_settings
 
     other = create_application(make_settings(book.settings.database_url, bands=OTHER_BANDS))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from db import migrate
-from db.models import SPEC_TABLES, metadata
+from loanmetrics.db import migrate
+from loanmetrics.db.models import SPEC_TABLES, metadata
 
 
 async def test_migrations_create_every_spec_table_and_match_the_models(app):

@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
-from graph.app import create_app
-from graph.telemetry import MAX_OPERATION_LABELS, OTHER, Telemetry, label_operation
 from loanmetrics.application import Application
-from scheduler.recalculation import recalculate
-from scheduler.service import SchedulerService
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.graph.app import create_app
+from loanmetrics.graph.telemetry import MAX_OPERATION_LABELS, OTHER, Telemetry, label_operation
+from loanmetrics.scheduler.recalculation import recalculate
+from loanmetrics.scheduler.service import SchedulerService
 from tests.conftest import BUSINESS_DATE, bearer
 
 

@@ -21,11 +21,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from db.engine import Database
-from db.ingestion.payload import payload_from_document
-from db.ingestion.service import ingest
-from db.metric_engine import EngineOptions
-from scheduler.recalculation import recalculate
+from loanmetrics.db.engine import Database
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.db.metric_engine import EngineOptions
+from loanmetrics.scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE
 from tests.test_metrics_handbuilt import batch, installment, loan, officer, repayment
 

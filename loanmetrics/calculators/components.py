@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from calculators.book import Book
-from calculators.groups import GroupKind, Window
-from calculators.loan_state import (
+from loanmetrics.calculators.book import Book
+from loanmetrics.calculators.groups import GroupKind, Window
+from loanmetrics.calculators.loan_state import (
     BUCKETS,
     Installment,
     LoanHistory,
@@ -24,7 +24,7 @@ from calculators.loan_state import (
     missed,
     total_out,
 )
-from calculators.money import ZERO
+from loanmetrics.calculators.money import ZERO
 
 
 @dataclass(frozen=True)

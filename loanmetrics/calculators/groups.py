@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from calculators.book import Book, Loan
+from loanmetrics.calculators.book import Book, Loan
 
 GroupKind = Literal["officer", "branch", "region", "all"]
 GROUP_KINDS: tuple[GroupKind, ...] = ("officer", "branch", "region", "all")

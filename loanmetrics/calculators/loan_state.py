@@ -10,8 +10,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from calculators.book import Book, Loan, Repayment, ScheduleRow
-from calculators.money import ZERO, round2
+from loanmetrics.calculators.book import Book, Loan, Repayment, ScheduleRow
+from loanmetrics.calculators.money import ZERO, round2
 
 TOLERANCE = Decimal("0.01")
 BUCKETS: tuple[str, ...] = ("0", "1-6", "7-30", "31-60", "61-90", "90+")

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 
-from calculators.bands import DEFAULT_THRESHOLDS, Band, BandThresholds, dqi_band, ratio_band, risk_band
-from calculators.book import Book
-from calculators.components import Components, compute_components
-from calculators.groups import (
+from loanmetrics.calculators.bands import DEFAULT_THRESHOLDS, Band, BandThresholds, dqi_band, ratio_band, risk_band
+from loanmetrics.calculators.book import Book
+from loanmetrics.calculators.components import Components, compute_components
+from loanmetrics.calculators.groups import (
     GroupKind,
     Window,
     group_key,
@@ -22,9 +22,9 @@ from calculators.groups import (
     make_window,
     officers_with_daily_row,
 )
-from calculators.loan_state import LoanHistory, loan_histories, loan_history
-from calculators.ratios import Ratios, compute_ratios
-from calculators.scores import Penalty, dqi, dqi_raw, penalties_total, risk_penalties, risk_score
+from loanmetrics.calculators.loan_state import LoanHistory, loan_histories, loan_history
+from loanmetrics.calculators.ratios import Ratios, compute_ratios
+from loanmetrics.calculators.scores import Penalty, dqi, dqi_raw, penalties_total, risk_penalties, risk_score
 
 
 @dataclass(frozen=True)

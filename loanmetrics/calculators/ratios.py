@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from fractions import Fraction
 
-from calculators.components import Components
+from loanmetrics.calculators.components import Components
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from calculators.components import Components
-from calculators.money import clamp, round_half_up
-from calculators.ratios import Ratios
+from loanmetrics.calculators.components import Components
+from loanmetrics.calculators.money import clamp, round_half_up
+from loanmetrics.calculators.ratios import Ratios
 
 PENALTY_WEIGHTS: tuple[tuple[str, int], ...] = (
     ("porr", 20),

@@ -19,8 +19,8 @@ from datetime import date
 
 import asyncpg
 
-from db import metric_engine as engine
-from db.models import FINE_COMPONENTS
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.db.models import FINE_COMPONENTS
 
 RATIO_LIMIT = "100000000000000"  # NUMERIC(20,6) holds |x| < 1e14; larger stored ratios read as null
 

@@ -26,7 +26,7 @@ from datetime import date
 
 import asyncpg
 
-from db import models
+from loanmetrics.db import models
 
 
 def schedule_fields(row: str, state: str, business_date: str, paid: str | None = None) -> dict[str, str]:

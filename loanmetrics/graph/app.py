@@ -22,19 +22,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graph.auth import AuthError, TokenVerifier
-from graph.endpoint import graphql_endpoint
-from graph.etl import etl_sync
-from graph.health import healthz, readyz
-from graph.responses import error_response
-from graph.schema import build_schema
-from graph.scrape import metrics
-from graph.telemetry import Telemetry, operation_of
 from loanmetrics.application import Application, check_serving, create_application
+from loanmetrics.graph.auth import AuthError, TokenVerifier
+from loanmetrics.graph.endpoint import graphql_endpoint
+from loanmetrics.graph.etl import etl_sync
+from loanmetrics.graph.health import healthz, readyz
+from loanmetrics.graph.responses import error_response
+from loanmetrics.graph.schema import build_schema
+from loanmetrics.graph.scrape import metrics
+from loanmetrics.graph.telemetry import Telemetry, operation_of
 from loanmetrics.logs import configure_logging, request_id_var
+from loanmetrics.resolvers.rest import routes as rest_routes
+from loanmetrics.scheduler.service import SchedulerService
 from loanmetrics.settings import load_settings
-from resolvers.rest import routes as rest_routes
-from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
 

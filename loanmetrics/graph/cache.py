@@ -43,11 +43,11 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from db.engine import Database
-from graph.cache_key import cache_key
-from graph.generation import GenerationReader
-from graph.lru import TtlLru
-from graph.telemetry import CacheMetrics
+from loanmetrics.db.engine import Database
+from loanmetrics.graph.cache_key import cache_key
+from loanmetrics.graph.generation import GenerationReader
+from loanmetrics.graph.lru import TtlLru
+from loanmetrics.graph.telemetry import CacheMetrics
 from loanmetrics.settings import Settings
 
 log = logging.getLogger(__name__)

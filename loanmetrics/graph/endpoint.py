@@ -20,11 +20,11 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from graph.auth import READ_ROLES, AuthError, Principal
-from graph.cache_key import MEMO_MAX_CHARS
-from graph.context import application_of, principal_of
-from graph.request import RequestContext
-from graph.telemetry import label_operation
+from loanmetrics.graph.auth import READ_ROLES, AuthError, Principal
+from loanmetrics.graph.cache_key import MEMO_MAX_CHARS
+from loanmetrics.graph.context import application_of, principal_of
+from loanmetrics.graph.request import RequestContext
+from loanmetrics.graph.telemetry import label_operation
 
 if TYPE_CHECKING:
     import strawberry
@@ -143,7 +143,7 @@ def _masked(error: GraphQLError, request_id: str) -> dict[str, Any]:
     if original is None or isinstance(original, GraphQLError):
         formatted: dict[str, Any] = dict(error.formatted)
         return formatted
-    from graph.app import is_database_unavailable
+    from loanmetrics.graph.app import is_database_unavailable
 
     if isinstance(original, UNSTORABLE_TEXT):
         return {

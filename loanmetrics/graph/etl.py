@@ -7,11 +7,11 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from db.ingestion.payload import PayloadError, parse_body
-from db.ingestion.service import ingest
-from graph.auth import ETL_ROLES, require_role
-from graph.context import application_of, principal_of
-from graph.responses import OrjsonResponse, error_response
+from loanmetrics.db.ingestion.payload import PayloadError, parse_body
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.graph.auth import ETL_ROLES, require_role
+from loanmetrics.graph.context import application_of, principal_of
+from loanmetrics.graph.responses import OrjsonResponse, error_response
 
 log = logging.getLogger(__name__)
 

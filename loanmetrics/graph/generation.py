@@ -14,7 +14,7 @@ import asyncio
 
 import asyncpg
 
-from db.engine import SERVER_SETTINGS, libpq_url
+from loanmetrics.db.engine import SERVER_SETTINGS, libpq_url
 
 GENERATION_QUERY = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM metrics_generation"
 CONNECT_TIMEOUT_SECONDS = 5.0

@@ -7,9 +7,9 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from db import migrate
-from graph.context import application_of
-from graph.responses import OrjsonResponse
+from loanmetrics.db import migrate
+from loanmetrics.graph.context import application_of
+from loanmetrics.graph.responses import OrjsonResponse
 
 
 async def healthz(request: Request) -> Response:

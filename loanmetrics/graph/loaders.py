@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from aiodataloader import DataLoader
 
-from graph import types as t
-from resolvers.metric_rows import MetricSnapshot, daily_snapshot_columns, snapshot_from_row
-from resolvers.sql import Params, scope_predicate
-from resolvers.windows import Window
+from loanmetrics.graph import types as t
+from loanmetrics.resolvers.metric_rows import MetricSnapshot, daily_snapshot_columns, snapshot_from_row
+from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.resolvers.windows import Window
 
 if TYPE_CHECKING:
-    from graph.request import RequestContext
+    from loanmetrics.graph.request import RequestContext
 
 MetricKey = tuple[str, date, date]
 
@@ -42,7 +42,7 @@ class Loaders:
         """Loans' officers (a loan only ever reaches here when it is in scope). An officer whose
         own branch/region is outside the caller's scope keeps its identity but no audit record
         (the join is scoped in SQL) and is marked so its aggregates count in-scope loans only."""
-        from resolvers.officers import AUDIT_COLUMNS, OFFICER_COLUMNS, officer_from_row
+        from loanmetrics.resolvers.officers import AUDIT_COLUMNS, OFFICER_COLUMNS, officer_from_row
 
         params = Params()
         in_scope = scope_predicate(self.ctx.principal, params, branch="o.branch", region="o.region")
@@ -57,7 +57,7 @@ class Loaders:
         return [found[key] for key in keys]  # loans.officer_id references officers
 
     async def _audit(self, keys: list[str]) -> list[t.AuditInfo]:
-        from resolvers.officers import AUDIT_COLUMNS, audit_from_row
+        from loanmetrics.resolvers.officers import AUDIT_COLUMNS, audit_from_row
 
         rows = await self.ctx.fetch(
             f"SELECT o.officer_id, {AUDIT_COLUMNS} FROM officers o "
@@ -84,7 +84,7 @@ class Loaders:
         return [grouped.get(key, []) for key in keys]
 
     async def _officer_metrics(self, keys: list[MetricKey]) -> list[MetricSnapshot | None]:
-        from resolvers.officers import metrics_for
+        from loanmetrics.resolvers.officers import metrics_for
 
         by_window: dict[tuple[date, date], list[str]] = defaultdict(list)
         for officer_id, start, end in keys:
@@ -96,7 +96,7 @@ class Loaders:
         return [found.get(key) for key in keys]
 
     async def _scoped_officer_metrics(self, keys: list[MetricKey]) -> list[MetricSnapshot | None]:
-        from resolvers.officers import metrics_in_scope
+        from loanmetrics.resolvers.officers import metrics_in_scope
 
         by_window: dict[tuple[date, date], list[str]] = defaultdict(list)
         for officer_id, start, end in keys:
@@ -110,7 +110,7 @@ class Loaders:
     async def _scoped_officer_history(self, keys: list[MetricKey]) -> list[list[MetricSnapshot]]:
         """The days of the officers' daily rows, each recomputed over the loans in scope (the
         daily rows count every loan of the officer)."""
-        from resolvers.officers import metrics_in_scope
+        from loanmetrics.resolvers.officers import metrics_in_scope
 
         by_range: dict[tuple[date, date], list[str]] = defaultdict(list)
         for officer_id, start, end in keys:

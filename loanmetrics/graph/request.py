@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from graph.auth import Principal
+from loanmetrics.graph.auth import Principal
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from graph.loaders import Loaders
     from loanmetrics.application import Application
+    from loanmetrics.graph.loaders import Loaders
 
 
 @dataclass
@@ -42,7 +42,7 @@ class RequestContext:
 
     @cached_property
     def loaders(self) -> Loaders:
-        from graph.loaders import Loaders
+        from loanmetrics.graph.loaders import Loaders
 
         return Loaders(self)
 

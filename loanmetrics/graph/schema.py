@@ -25,12 +25,12 @@ from strawberry.extensions import (
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext, Info
 
-from graph import types as t
-from graph.cost import QueryCostLimiter
-from graph.fast_execution import FastExecutionContext, PlanCache
-from graph.request import RequestContext
+from loanmetrics.graph import types as t
+from loanmetrics.graph.cost import QueryCostLimiter
+from loanmetrics.graph.fast_execution import FastExecutionContext, PlanCache
+from loanmetrics.graph.request import RequestContext
+from loanmetrics.resolvers import aggregates, audit, loans, officers, operations
 from loanmetrics.settings import Settings
-from resolvers import aggregates, audit, loans, officers, operations
 
 Ctx = Info[RequestContext, None]
 

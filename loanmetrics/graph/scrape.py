@@ -6,8 +6,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
-from graph.auth import READ_ROLES, require_role
-from graph.context import application_of, principal_of
+from loanmetrics.graph.auth import READ_ROLES, require_role
+from loanmetrics.graph.context import application_of, principal_of
 
 
 async def metrics(request: Request) -> Response:

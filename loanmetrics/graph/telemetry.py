@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from db.engine import Database
+from loanmetrics.db.engine import Database
 
 log = logging.getLogger(__name__)
 

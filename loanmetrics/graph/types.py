@@ -13,9 +13,9 @@ from typing import Any, cast
 import strawberry
 from strawberry.types import Info
 
-from graph.fast_execution import NOT_PREFETCHED, PREFETCHED
-from graph.request import RequestContext
-from resolvers.metric_rows import MetricSnapshot
+from loanmetrics.graph.fast_execution import NOT_PREFETCHED, PREFETCHED
+from loanmetrics.graph.request import RequestContext
+from loanmetrics.resolvers.metric_rows import MetricSnapshot
 
 
 @strawberry.enum(description="Risk and quality bands (REST and the daily tables spell them in title case).")
@@ -552,13 +552,13 @@ class Officer:
         # awaits like any async resolver's result.
         if self.prefetched_metrics is not None and period is None:
             return OfficerMetrics.of(self.prefetched_metrics)
-        from resolvers.officers import officer_metrics
+        from loanmetrics.resolvers.officers import officer_metrics
 
         return cast(OfficerMetrics, officer_metrics(info.context, self, period))
 
     @strawberry.field(description="Daily rows (month-to-date windows) between the dates, oldest first.")
     async def history(self, info: Info[RequestContext, None], start_date: date, end_date: date) -> list[OfficerMetrics]:
-        from resolvers.officers import officer_history
+        from loanmetrics.resolvers.officers import officer_history
 
         return await officer_history(info.context, str(self.officer_id), start_date, end_date,
                                      outside_scope=self.outside_scope)
@@ -574,7 +574,7 @@ class Officer:
         self, info: Info[RequestContext, None], filter: LoanFilter | None = None, first: int | None = 50,
         after: str | None = None, sort: LoanSort | None = None,
     ) -> LoanConnection:
-        from resolvers.loans import officer_loans
+        from loanmetrics.resolvers.loans import officer_loans
 
         size = 50 if first is None else first
         return await officer_loans(info.context, str(self.officer_id), filter, size, after, sort)

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from db import metric_engine as engine
-from graph import types as t
-from resolvers.metric_rows import daily_snapshot_columns, snapshot_from_row
-from resolvers.sql import Params, scope_predicate
-from resolvers.windows import Window, daily_rows_exist, resolve_window
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.graph import types as t
+from loanmetrics.resolvers.metric_rows import daily_snapshot_columns, snapshot_from_row
+from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.resolvers.windows import Window, daily_rows_exist, resolve_window
 
 if TYPE_CHECKING:
-    from graph.request import RequestContext
+    from loanmetrics.graph.request import RequestContext
 
 
 def _scope(ctx: RequestContext, filter: t.BranchFilter | None) -> engine.Scope:

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import strawberry
 
-from graph import types as t
-from graph.auth import ADMIN_ROLES, AUDIT_ROLES, Principal, Role
-from graph.errors import bad_request, conflict, forbidden, not_found
-from resolvers.officers import AUDIT_COLUMNS, audit_from_row
+from loanmetrics.graph import types as t
+from loanmetrics.graph.auth import ADMIN_ROLES, AUDIT_ROLES, Principal, Role
+from loanmetrics.graph.errors import bad_request, conflict, forbidden, not_found
+from loanmetrics.resolvers.officers import AUDIT_COLUMNS, audit_from_row
 
 if TYPE_CHECKING:
-    from graph.request import RequestContext
+    from loanmetrics.graph.request import RequestContext
 
 # SPEC §7: Not Assigned -> Assigned (by an assignment) -> In Progress -> Resolved; Resolved -> Assigned.
 STATUS_MOVES = {

@@ -10,11 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graph import types as t
-from graph.auth import Role
-from graph.errors import bad_request
-from resolvers.officers import AUDIT_COLUMNS, officer_from_row
-from resolvers.pagination import (
+from loanmetrics.graph import types as t
+from loanmetrics.graph.auth import Role
+from loanmetrics.graph.errors import bad_request
+from loanmetrics.resolvers.officers import AUDIT_COLUMNS, officer_from_row
+from loanmetrics.resolvers.pagination import (
     OrderTerm,
     after_predicate,
     check_page_size,
@@ -22,10 +22,10 @@ from resolvers.pagination import (
     encode_cursor,
     order_by,
 )
-from resolvers.sql import Params, like_pattern, scope_predicate
+from loanmetrics.resolvers.sql import Params, like_pattern, scope_predicate
 
 if TYPE_CHECKING:
-    from graph.request import RequestContext
+    from loanmetrics.graph.request import RequestContext
 
 _SORTS: dict[t.LoanSortField, tuple[str, str]] = {
     t.LoanSortField.CURRENT_DPD: ("l.current_dpd", "int"),

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from db import metric_engine as engine
+from loanmetrics.db import metric_engine as engine
 from loanmetrics.settings import BandSettings
 
 PENALTIES = (("porr", 20), ("fimr", 15), ("roll", 10), ("waivers", 10), ("backdated", 10), ("reversals", 10),

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from graphql import FieldNode, SelectionSetNode
 
-from db import metric_engine as engine
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.resolvers.metric_rows import BANDED, BUCKET_LABELS, PENALTIES, band_expressions, penalty_inputs_sql
 from loanmetrics.settings import BandSettings
-from resolvers.metric_rows import BANDED, BUCKET_LABELS, PENALTIES, band_expressions, penalty_inputs_sql
 
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 

@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from strawberry.types import Info
 
-from db import metric_engine as engine
-from graph import types as t
-from graph.errors import bad_request
-from resolvers.metric_rows import (
+from loanmetrics.db import metric_engine as engine
+from loanmetrics.graph import types as t
+from loanmetrics.graph.errors import bad_request
+from loanmetrics.resolvers.metric_rows import (
     MetricSnapshot,
     daily_snapshot_columns,
     empty_snapshot,
     risk_band_sql,
     snapshot_from_row,
 )
-from resolvers.officer_json import officer_node_sql
-from resolvers.pagination import (
+from loanmetrics.resolvers.officer_json import officer_node_sql
+from loanmetrics.resolvers.pagination import (
     OrderTerm,
     after_in_memory,
     after_predicate,
@@ -35,11 +35,11 @@ from resolvers.pagination import (
     order_by,
     sort_in_memory,
 )
-from resolvers.sql import Params, like_pattern, scope_predicate
-from resolvers.windows import Window, daily_rows_exist, resolve_window
+from loanmetrics.resolvers.sql import Params, like_pattern, scope_predicate
+from loanmetrics.resolvers.windows import Window, daily_rows_exist, resolve_window
 
 if TYPE_CHECKING:
-    from graph.request import RequestContext
+    from loanmetrics.graph.request import RequestContext
 
 OFFICER_COLUMNS = (
     "o.officer_id, o.officer_name, o.officer_phone, o.region, o.branch, o.employment_status, "

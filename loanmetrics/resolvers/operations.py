@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from graph import types as t
-from graph.auth import ADMIN_ROLES
-from graph.errors import bad_request, forbidden
-from resolvers.sql import Params, scope_predicate
-from scheduler.recalculation import recalculate as run_recalculation
+from loanmetrics.graph import types as t
+from loanmetrics.graph.auth import ADMIN_ROLES
+from loanmetrics.graph.errors import bad_request, forbidden
+from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.scheduler.recalculation import recalculate as run_recalculation
 
 if TYPE_CHECKING:
-    from graph.request import RequestContext
+    from loanmetrics.graph.request import RequestContext
 
 MAX_RECALCULATION_DAYS = 93
 

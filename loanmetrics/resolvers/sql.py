@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.auth import Principal
+from loanmetrics.graph.auth import Principal
 
 
 class Params:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Protocol
 
-from graph.errors import bad_request
-from resolvers.metric_rows import latest_calculated_date
+from loanmetrics.graph.errors import bad_request
+from loanmetrics.resolvers.metric_rows import latest_calculated_date
 
 if TYPE_CHECKING:
-    from graph.request import RequestContext
+    from loanmetrics.graph.request import RequestContext
 
 
 class Period(Protocol):

@@ -6,7 +6,7 @@ from datetime import date
 
 import asyncpg
 
-from db.engine import Database
+from loanmetrics.db.engine import Database
 
 
 async def open_run(database: Database, calculation_type: str, calculation_date: date, start_date: date | None) -> int:

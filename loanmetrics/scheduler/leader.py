@@ -11,7 +11,7 @@ import logging
 
 import asyncpg
 
-from db.engine import SERVER_SETTINGS, libpq_url
+from loanmetrics.db.engine import SERVER_SETTINGS, libpq_url
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from db import daily_metrics
-from db.engine import Database
-from db.metric_engine import PLANNER_SETTINGS, EngineOptions
-from scheduler.calculation_log import complete_run, fail_run, open_run
+from loanmetrics.db import daily_metrics
+from loanmetrics.db.engine import Database
+from loanmetrics.db.metric_engine import PLANNER_SETTINGS, EngineOptions
+from loanmetrics.scheduler.calculation_log import complete_run, fail_run, open_run
 
 log = logging.getLogger(__name__)
 

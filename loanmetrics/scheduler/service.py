@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from db import loan_state
-from scheduler.leader import LeaderLock
-from scheduler.recalculation import RunResult, recalculate
+from loanmetrics.db import loan_state
+from loanmetrics.scheduler.leader import LeaderLock
+from loanmetrics.scheduler.recalculation import RunResult, recalculate
 
 if TYPE_CHECKING:
     from loanmetrics.application import Application

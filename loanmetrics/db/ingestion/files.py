@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import ijson
 import jiter
 
-from db.ingestion.payload import ENTITIES, Payload, PayloadError, payload_from_document
+from loanmetrics.db.ingestion.payload import ENTITIES, Payload, PayloadError, payload_from_document
 
 
 @dataclass

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from db.ingestion.records import LoanRecord, RepaymentRecord, ScheduleRecord
+from loanmetrics.db.ingestion.records import LoanRecord, RepaymentRecord, ScheduleRecord
 
 Violation = tuple[str, str, str]
 TOLERANCE = Decimal("0.01")

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from db import loan_state
-from db.engine import Database
-from db.ingestion import writer
-from db.ingestion.payload import ENTITIES, Payload
-from db.ingestion.validation import ValidatedBatch, check_records, check_references, chunks, reject_loans
+from loanmetrics.db import loan_state
+from loanmetrics.db.engine import Database
+from loanmetrics.db.ingestion import writer
+from loanmetrics.db.ingestion.payload import ENTITIES, Payload
+from loanmetrics.db.ingestion.validation import ValidatedBatch, check_records, check_references, chunks, reject_loans
 
 INGEST_LOCK_KEY = 0x4C4D_0002
 

@@ -15,9 +15,9 @@ from typing import Any, cast
 
 from pydantic import TypeAdapter, ValidationError
 
-from db.ingestion import rules
-from db.ingestion.payload import ENTITIES, Payload
-from db.ingestion.records import (
+from loanmetrics.db.ingestion import rules
+from loanmetrics.db.ingestion.payload import ENTITIES, Payload
+from loanmetrics.db.ingestion.records import (
     MONEY_FIELDS,
     CustomerRecord,
     LoanRecord,
@@ -26,7 +26,7 @@ from db.ingestion.records import (
     RepaymentRecord,
     ScheduleRecord,
 )
-from db.ingestion.rules import Violation
+from loanmetrics.db.ingestion.rules import Violation
 
 
 @dataclass(frozen=True)

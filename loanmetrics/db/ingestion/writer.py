@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from db.loan_state import SCHEDULE_ARRAYS, TAG_COUNT_DELTAS, schedule_fields
+from loanmetrics.db.loan_state import SCHEDULE_ARRAYS, TAG_COUNT_DELTAS, schedule_fields
 
 
 def _json_default(value: Any) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from resolvers.rest import audit, branches, filters, loans, officers
-from resolvers.rest.common import Endpoint, routes_for
-from resolvers.rest.openapi import openapi_json
+from loanmetrics.resolvers.rest import audit, branches, filters, loans, officers
+from loanmetrics.resolvers.rest.common import Endpoint, routes_for
+from loanmetrics.resolvers.rest.openapi import openapi_json
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     *officers.ENDPOINTS,

@@ -3,10 +3,10 @@ rows carry the officer row's metric keys, computed from the branch's summed comp
 
 from __future__ import annotations
 
-from resolvers.rest.common import Call, Endpoint, Success
-from resolvers.rest.fields import BRANCH_ROW
-from resolvers.rest.params import REGION, Kind, Param
-from resolvers.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.resolvers.rest.common import Call, Endpoint, Success
+from loanmetrics.resolvers.rest.fields import BRANCH_ROW
+from loanmetrics.resolvers.rest.params import REGION, Kind, Param
+from loanmetrics.resolvers.rest.shapes import Json, Out, reshape, selection
 
 DATE = Param("date", Kind.DATE, "metrics as of this date (month-to-date window); default: the latest calculated "
              "date")

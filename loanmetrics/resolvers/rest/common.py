@@ -20,15 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from db.ingestion.payload import PayloadError
-from graph.auth import READ_ROLES, Principal, Role, require_role
-from graph.context import application_of, principal_of
-from graph.endpoint import execute_document
-from graph.etl import read_limited_body
-from graph.responses import OrjsonResponse, error_response
-from graph.telemetry import label_operation
-from resolvers.rest.params import Param, RestError, parse_body, parse_path, parse_query
-from resolvers.rest.shapes import Json, Out
+from loanmetrics.db.ingestion.payload import PayloadError
+from loanmetrics.graph.auth import READ_ROLES, Principal, Role, require_role
+from loanmetrics.graph.context import application_of, principal_of
+from loanmetrics.graph.endpoint import execute_document
+from loanmetrics.graph.etl import read_limited_body
+from loanmetrics.graph.responses import OrjsonResponse, error_response
+from loanmetrics.graph.telemetry import label_operation
+from loanmetrics.resolvers.rest.params import Param, RestError, parse_body, parse_path, parse_query
+from loanmetrics.resolvers.rest.shapes import Json, Out
 
 if TYPE_CHECKING:
     import strawberry

@@ -6,7 +6,7 @@ detail, loan rows (drilldowns and the audit action's top loans), audit info and 
 
 from __future__ import annotations
 
-from resolvers.rest.shapes import Json, Out
+from loanmetrics.resolvers.rest.shapes import Json, Out
 
 J = Json
 

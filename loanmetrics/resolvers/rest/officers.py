@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from graph import types as t
-from resolvers.pagination import MAX_PAGE_SIZE
-from resolvers.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
-from resolvers.rest.fields import AUDIT_INFO, METRICS, OFFICER_ROW, OFFICER_ROW_KEYS, TREND_POINT
-from resolvers.rest.params import (
+from loanmetrics.graph import types as t
+from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
+from loanmetrics.resolvers.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
+from loanmetrics.resolvers.rest.fields import AUDIT_INFO, METRICS, OFFICER_ROW, OFFICER_ROW_KEYS, TREND_POINT
+from loanmetrics.resolvers.rest.params import (
     BRANCH,
     OFFICER_ID,
     OFFICER_PATH,
@@ -21,7 +21,7 @@ from resolvers.rest.params import (
     check_order,
     page_params,
 )
-from resolvers.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.resolvers.rest.shapes import Json, Out, reshape, selection
 
 TREND_DAYS = 30
 # REST sort keys are the officer row's keys; each maps to the GraphQL sort field of the same

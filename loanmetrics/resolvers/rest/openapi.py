@@ -17,11 +17,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from db.ingestion.payload import ENTITIES, SYNC_TYPES
-from graph.auth import ETL_ROLES, Role
-from resolvers.rest.common import Endpoint
-from resolvers.rest.params import Kind, Param, Where
-from resolvers.rest.shapes import object_schema, schema
+from loanmetrics.db.ingestion.payload import ENTITIES, SYNC_TYPES
+from loanmetrics.graph.auth import ETL_ROLES, Role
+from loanmetrics.resolvers.rest.common import Endpoint
+from loanmetrics.resolvers.rest.params import Kind, Param, Where
+from loanmetrics.resolvers.rest.shapes import object_schema, schema
 
 ERRORS = {
     400: "a parameter or the body is invalid (details name it), or the GraphQL request was refused",
@@ -189,7 +189,7 @@ def build_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
 
 @cache
 def _encoded() -> bytes:
-    from resolvers.rest import ENDPOINTS
+    from loanmetrics.resolvers.rest import ENDPOINTS
 
     return orjson.dumps(build_document(ENDPOINTS))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from graph.types import AuditStatus, Band
+from loanmetrics.graph.types import AuditStatus, Band
 
 
 class Json(StrEnum):
