@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 
 class BandSettings(BaseModel):
@@ -100,6 +104,32 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Browser origins allowed to call the API (comma-separated, e.g. https://dash.lender.example);
+    none by default. ``*`` allows any origin (tokens travel in a header, never in cookies)."""
+    compress_min_bytes: int = Field(default=2048, ge=0)
+    gzip_level: int = Field(default=4, ge=1, le=9)
+    brotli_quality: int = Field(default=4, ge=0, le=11)
+    zstd_level: int = Field(default=3, ge=1, le=22)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        """A comma-separated list (the environment's form) or a list (TOML); each an origin:
+        scheme, host and optional port, no path."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        origins = []
+        for item in items:
+            origin = str(item).strip().rstrip("/")
+            if not origin:
+                continue
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+            origins.append(origin)
+        return tuple(origins)
 
     @field_validator("timezone")
     @classmethod

@@ -1,5 +1,6 @@
-"""``/metrics`` (SPEC §11): authentication, request latency by route and operation, cache
-counters, job durations and outcomes, and data freshness."""
+"""``/metrics`` (SPEC §11): authentication, request latency by route, method, status class and
+operation, cache counters, ETL records, job durations and outcomes, process metrics and data
+freshness."""
 
 from __future__ import annotations
 
@@ -47,10 +48,11 @@ async def test_metrics_exposes_request_latency_and_cache_counters(client: httpx.
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     text = response.text
-    assert 'loanmetrics_request_seconds_count{operation="",route="/healthz"} 1.0' in text
-    assert 'loanmetrics_request_seconds_bucket{le="0.005",operation="",route="/healthz"}' in text
-    assert 'loanmetrics_request_seconds_count{operation="",route="unmatched"} 1.0' in text
-    assert 'loanmetrics_request_seconds_count{operation="",route="/readyz"} 1.0' in text
+    assert 'loanmetrics_request_seconds_count{method="GET",operation="",route="/healthz",status="2xx"} 1.0' in text
+    assert 'loanmetrics_request_seconds_bucket{le="0.005",method="GET",operation="",route="/healthz",status="2xx"}' \
+        in text
+    assert 'loanmetrics_request_seconds_count{method="GET",operation="",route="unmatched",status="4xx"} 1.0' in text
+    assert 'loanmetrics_request_seconds_count{method="GET",operation="",route="/readyz",status="4xx"} 1.0' in text
     assert "loanmetrics_cache_hits_total 1.0" in text
     assert "loanmetrics_cache_misses_total 1.0" in text
     assert "loanmetrics_cache_errors_total 0.0" in text
@@ -71,9 +73,53 @@ async def test_operation_name_labels_the_request(app: Application):
         for op in ("OfficerList", "OfficerList", "bad name!", None):
             params = {"op": op} if op else {}
             assert (await http.get("/probe", params=params, headers=bearer(app, "viewer"))).status_code == 200
-    assert sample(app, "loanmetrics_request_seconds_count", route="/probe", operation="OfficerList") == 2
-    assert sample(app, "loanmetrics_request_seconds_count", route="/probe", operation=OTHER) == 1
-    assert sample(app, "loanmetrics_request_seconds_count", route="/probe", operation="") == 1
+    ok = {"route": "/probe", "method": "GET", "status": "2xx"}
+    assert sample(app, "loanmetrics_request_seconds_count", **ok, operation="OfficerList") == 2
+    assert sample(app, "loanmetrics_request_seconds_count", **ok, operation=OTHER) == 1
+    assert sample(app, "loanmetrics_request_seconds_count", **ok, operation="") == 1
+
+
+async def test_status_and_method_labels_separate_outcomes(client: httpx.AsyncClient, app: Application):
+    """A 401 and a 200 on one route land in different series, so a 5xx or 4xx rate can be
+    computed; unknown methods and statuses map to fixed labels."""
+    assert (await client.get("/metrics")).status_code == 401
+    assert (await client.get("/metrics", headers=bearer(app, "viewer"))).status_code == 200
+    assert (await client.post("/graphql", headers=bearer(app, "viewer"), content=b"{}",
+                               )).status_code in (400, 415)
+    assert (await client.request("BREW", "/healthz")).status_code == 405
+    metrics = {"route": "/metrics", "method": "GET", "operation": ""}
+    assert sample(app, "loanmetrics_request_seconds_count", **metrics, status="4xx") == 1
+    assert sample(app, "loanmetrics_request_seconds_count", **metrics, status="2xx") == 1
+    assert sample(app, "loanmetrics_request_seconds_count", route="/graphql", method="POST", operation="",
+                  status="4xx") == 1
+    assert sample(app, "loanmetrics_request_seconds_count", route="/healthz", method="other", operation="",
+                  status="4xx") == 1
+
+
+async def test_process_metrics_are_exposed(client: httpx.AsyncClient, app: Application):
+    text = (await client.get("/metrics", headers=bearer(app, "viewer"))).text
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line and not line.startswith("#") and " " in line}
+    assert values["process_cpu_seconds_total"] > 0
+    assert values["process_resident_memory_bytes"] > 1_000_000
+    assert values["process_open_fds"] >= 3
+    assert values["process_max_fds"] >= values["process_open_fds"]
+    assert any(name.startswith("python_info{") for name in values)
+    assert any(name.startswith("python_gc_collections_total{") for name in values)
+
+
+async def test_etl_records_by_entity_and_outcome(client: httpx.AsyncClient, app: Application):
+    officer = {"officer_id": "O1", "officer_name": "Ada", "region": "North", "branch": "B1"}
+    batch = {"data": {"officers": [officer, {"officer_id": "O2", "officer_name": "Bo", "region": "North"}]}}
+    response = await client.post("/api/v1/etl/sync", json=batch, headers=bearer(app, "etl"))
+    assert response.status_code == 207, response.text
+    again = {"data": {"officers": [officer, {**officer, "officer_id": "O3"}]}}
+    assert (await client.post("/api/v1/etl/sync", json=again, headers=bearer(app, "etl"))).status_code == 200
+    counted = {outcome: sample(app, "loanmetrics_etl_records_total", entity="officers", outcome=outcome)
+               for outcome in ("inserted", "updated", "unchanged", "failed")}
+    assert counted == {"inserted": 2, "updated": None, "unchanged": 1, "failed": 1}
+    text = (await client.get("/metrics", headers=bearer(app, "viewer"))).text
+    assert 'loanmetrics_etl_records_total{entity="officers",outcome="inserted"} 2.0' in text
 
 
 def test_operation_labels_are_bounded():

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,15 +21,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loanmetrics.application import Application, check_serving, create_application
+from loanmetrics.graph.access_log import AccessMiddleware
 from loanmetrics.graph.auth import AuthError, TokenVerifier
 from loanmetrics.graph.endpoint import graphql_endpoint
 from loanmetrics.graph.etl import etl_sync
 from loanmetrics.graph.health import healthz, readyz
+from loanmetrics.graph.http_middleware import add_http_middleware
 from loanmetrics.graph.responses import error_response
 from loanmetrics.graph.schema import build_schema
 from loanmetrics.graph.scrape import metrics
-from loanmetrics.graph.telemetry import Telemetry, operation_of
-from loanmetrics.logs import configure_logging, request_id_var
+from loanmetrics.logs import configure_logging
 from loanmetrics.resolvers.rest import routes as rest_routes
 from loanmetrics.scheduler.service import SchedulerService
 from loanmetrics.settings import load_settings
@@ -39,62 +38,48 @@ from loanmetrics.settings import load_settings
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/healthz"})
-UNMATCHED_ROUTE = "unmatched"
 Startup = Callable[[Application], Awaitable[None]]
 
 
 class RequestContextMiddleware:
-    """Request id, authentication (401 before anything else runs), masked 5xx errors and the
-    request-latency sample (route template, GraphQL operation) of every HTTP request."""
+    """Authentication (401 before anything else runs) and masked 5xx errors of every HTTP request;
+    the request id, access log line and latency sample come from ``AccessMiddleware`` outside it."""
 
-    def __init__(
-        self, app: ASGIApp, verifier: TokenVerifier, telemetry: Telemetry, known_paths: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier) -> None:
         self.app = app
         self.verifier = verifier
-        self.telemetry = telemetry
-        self.known_paths = known_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or os.urandom(16).hex()
-        token = request_id_var.set(request_id)
-        scope["request_id"] = request_id
+        request_id: str = scope.get("request_id", "")
         started = False
-        began = time.perf_counter()
 
-        async def send_with_id(message: Message) -> None:
+        async def send_started(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         try:
             if scope["path"] not in PUBLIC_PATHS:
-                authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+                authorization = _header(scope, b"authorization")
                 scope["principal"] = self.verifier.authenticate(authorization)
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_started)
         except AuthError as exc:
-            await _auth_error(exc)(scope, receive, send_with_id)
+            await _auth_error(exc)(scope, receive, send_started)
         except Exception as exc:
             if started:
                 raise
-            await _masked_error(exc, request_id)(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
-            self.telemetry.observe_request(self._route(scope), operation_of(scope), time.perf_counter() - began)
+            await _masked_error(exc, request_id)(scope, receive, send_started)
 
-    def _route(self, scope: Scope) -> str:
-        """The matched route's path template; a known path when routing never ran (401); else a
-        fixed label, so scanners cannot grow the label set."""
-        path = getattr(scope.get("route"), "path", None)
-        if isinstance(path, str):
-            return path
-        return scope["path"] if scope["path"] in self.known_paths else UNMATCHED_ROUTE
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1") or None
+    return None
 
 
 def _auth_error(exc: AuthError) -> Response:
@@ -163,12 +148,10 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={AuthError: _auth_exception_handler})
     app.state.application = application
     app.state.schema = build_schema(application.settings)
-    app.add_middleware(
-        RequestContextMiddleware,
-        verifier=TokenVerifier(application.settings),
-        telemetry=application.telemetry,
-        known_paths=frozenset(route.path for route in routes),
-    )
+    app.add_middleware(RequestContextMiddleware, verifier=TokenVerifier(application.settings))
+    add_http_middleware(app, application.settings)
+    app.add_middleware(AccessMiddleware, telemetry=application.telemetry,
+                       known_paths=frozenset(route.path for route in routes))
     return app
 
 

@@ -46,6 +46,7 @@ async def etl_sync(request: Request) -> Response:
         code = "PAYLOAD_TOO_LARGE" if exc.status == 413 else "VALIDATION_ERROR"
         return error_response(exc.status, code, exc.message, {"field": exc.field} if exc.field else None)
     result = await ingest(application.db, payload, application.clock.today())
+    application.telemetry.count_etl(result.results)
     if result.changed:
         await application.data_changed()
     log.info(

@@ -1,5 +1,6 @@
-"""Prometheus instruments of one application instance (SPEC §11): request latency by route and
-GraphQL operation, cache hits/misses/errors, job durations and outcomes, and data freshness.
+"""Prometheus instruments of one application instance (SPEC §11): request latency by route, method,
+status class and GraphQL operation, cache hits/misses/errors, ETL records by entity and outcome, job
+durations and outcomes, data freshness, and the process's CPU, memory, file descriptors and GC.
 
 Every ``Telemetry`` owns its own ``CollectorRegistry`` (never the global default), so several
 applications can live in one process (tests, benchmarks).
@@ -11,10 +12,18 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -28,6 +37,9 @@ MAX_OPERATION_LABELS = 200
 OTHER = "other"
 OPERATION_SCOPE_KEY = "loanmetrics.graphql_operation"
 FRESHNESS_QUERY_TIMEOUT = 2.0
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+ETL_OUTCOMES = ("inserted", "updated", "unchanged", "failed")
 
 _OPERATION_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
 
@@ -83,9 +95,19 @@ class Telemetry:
 
     def __init__(self, *, wall_clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry()
+        # the process's CPU, memory and file descriptors, the Python version and GC activity:
+        # prometheus-client's own collectors, on this registry (it never uses the global one)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.request_seconds = Histogram(
-            "loanmetrics_request_seconds", "HTTP request latency by route and GraphQL operation",
-            ["route", "operation"], buckets=REQUEST_BUCKETS, registry=self.registry,
+            "loanmetrics_request_seconds",
+            "HTTP request latency by route template, method, status class (2xx, 4xx, 5xx) and GraphQL operation",
+            ["route", "method", "status", "operation"], buckets=REQUEST_BUCKETS, registry=self.registry,
+        )
+        self.etl_records = Counter(
+            "loanmetrics_etl_records", "ETL records by entity and outcome (inserted, updated, unchanged, failed)",
+            ["entity", "outcome"], registry=self.registry,
         )
         hits = Counter("loanmetrics_cache_hits", "Response-cache hits", registry=self.registry)
         misses = Counter("loanmetrics_cache_misses", "Response-cache misses", registry=self.registry)
@@ -104,8 +126,18 @@ class Telemetry:
         self.registry.register(self.freshness)
         self._operations: set[str] = set()
 
-    def observe_request(self, route: str, operation: str | None, seconds: float) -> None:
-        self.request_seconds.labels(route, self.operation_label(operation)).observe(seconds)
+    def observe_request(self, route: str, method: str, status: int, operation: str | None, seconds: float) -> None:
+        """One request's latency; the method and status are reduced to bounded label sets."""
+        method_label = method if method in METHODS else OTHER
+        self.request_seconds.labels(route, method_label, status_class(status), self.operation_label(operation)
+                                    ).observe(seconds)
+
+    def count_etl(self, results: Mapping[str, Mapping[str, int]]) -> None:
+        """An ingested batch's per-entity counts (the response's ``results``)."""
+        for entity, counts in results.items():
+            for outcome in ETL_OUTCOMES:
+                if counts.get(outcome):
+                    self.etl_records.labels(entity, outcome).inc(counts[outcome])
 
     def observe_job(self, job: str, status: str, seconds: float) -> None:
         self.job_seconds.labels(job, status).observe(seconds)
@@ -136,6 +168,11 @@ class Telemetry:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def status_class(status: int) -> str:
+    """'2xx', '4xx', ...: a 401 and a 200 land in different series, a scanner cannot grow the set."""
+    return f"{status // 100}xx" if 100 <= status < 600 else OTHER
 
 
 def label_operation(scope: MutableMapping[str, Any], operation: str | None) -> None:
