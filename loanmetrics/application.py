@@ -22,6 +22,7 @@ from loanmetrics.db.embedded import EmbeddedPostgres
 from loanmetrics.db.engine import Database, libpq_url
 from loanmetrics.db.metric_engine import EngineOptions
 from loanmetrics.graph.cache import ResponseCache
+from loanmetrics.graph.persisted_queries import PersistedQueryStore
 from loanmetrics.graph.telemetry import Telemetry
 from loanmetrics.settings import ConfigurationError, Settings, is_loopback
 
@@ -42,6 +43,7 @@ class Application:
     change_listeners: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     telemetry: Telemetry = field(default_factory=Telemetry)
     cache: ResponseCache | None = None
+    persisted_queries: PersistedQueryStore | None = None
 
     @property
     def db(self) -> Database:
@@ -68,6 +70,7 @@ class Application:
                 self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 1),
             )
+        self.persisted_queries = PersistedQueryStore(self.settings, self.redis, self.telemetry.cache)
         if self.settings.cache_enabled:
             self.cache = ResponseCache(self.settings, self.redis, self.database, self.telemetry.cache)
             self.change_listeners.append(self.cache.bump)
@@ -105,6 +108,7 @@ class Application:
             self.change_listeners.remove(self.cache.bump)
             await self.cache.close()
             self.cache = None
+        self.persisted_queries = None
         if self.redis is not None:
             await self.redis.aclose()
             self.redis = None

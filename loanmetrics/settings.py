@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = Field(default=900, ge=1)
     cache_max_entries: int = Field(default=5_000, ge=1)
     redis_timeout_ms: int = Field(default=50, ge=1)
+    apq_max_entries: int = Field(default=2_000, ge=1)
+    """Automatic persisted queries kept per process (the documents dashboards send by hash)."""
+    apq_ttl_seconds: int = Field(default=7 * 86_400, ge=60)
+    """How long a persisted query stays in Redis (and the local LRU) after it was last sent whole."""
 
     recalc_interval_minutes: float = Field(default=15, gt=0)
     daily_refresh_hour: int = Field(default=0, ge=0, le=23)

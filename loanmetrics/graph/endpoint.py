@@ -2,12 +2,14 @@
 
 One path for GraphQL and the REST layer (``execute_document``): role check, the whole-response
 cache keyed on document, variables, caller scope and metrics generation, execution with the
-per-request context, error masking with the request id, orjson encoding.
+per-request context, error masking with the request id, orjson encoding. The HTTP side (media
+types, GET and POST parameters) is ``graphql_http.py``; persisted queries ``persisted_queries.py``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,17 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from loanmetrics.graph.auth import READ_ROLES, AuthError, Principal
 from loanmetrics.graph.cache_key import MEMO_MAX_CHARS
 from loanmetrics.graph.context import application_of, principal_of
+from loanmetrics.graph.graphql_http import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    GraphQLRequest,
+    RequestRefused,
+    error_body,
+    from_body,
+    from_query_params,
+    negotiate,
+)
+from loanmetrics.graph.persisted_queries import NOT_FOUND, PersistedQueryError, requested
 from loanmetrics.graph.request import RequestContext
 from loanmetrics.graph.telemetry import label_operation
 
@@ -33,27 +46,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 1024 * 1024
 # the client's text, not our SQL: PostgreSQL refuses NUL characters in text values
 UNSTORABLE_TEXT = (asyncpg.exceptions.CharacterNotInRepertoireError, asyncpg.exceptions.UntranslatableCharacterError)
-JSON = "application/json"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """An executed (or cached) GraphQL response: status and encoded body."""
+    """An executed (or cached) GraphQL response: status and encoded body. ``request_error``: the
+    request failed before execution (no ``data``), which GraphQL over HTTP answers with
+    ``status`` under application/graphql-response+json and with 200 under application/json."""
 
     status: int
     body: bytes
     cached: bool = False
+    request_error: bool = False
 
     def payload(self) -> dict[str, Any]:
         document: dict[str, Any] = orjson.loads(self.body)
         return document
 
+    def status_for(self, media_type: str) -> int:
+        return 200 if self.request_error and media_type == JSON else self.status
 
-def _error_body(message: str, code: str, **extra: Any) -> bytes:
-    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code, **extra}}]})
+
+_error_body = error_body
+# graphql-core's variable-coercion messages (a request error with input at fault, not the document)
+_COERCION = re.compile(r"^Variable '\$\w+' (has|got) invalid value")
 
 
 AMBIGUOUS = "ambiguous"
@@ -126,6 +144,9 @@ async def execute_document(
     finally:
         await context.close()
     errors = [_masked(error, request_id) for error in result.errors or ()]
+    if result.data is None and errors and not any(error.get("path") for error in errors):
+        # refused before execution: parse, validation or variable coercion (GraphQL over HTTP)
+        return Outcome(400, orjson.dumps({"errors": [_with_code(error) for error in errors]}), request_error=True)
     body: dict[str, Any] = {"data": result.data}
     if errors:
         body["errors"] = errors
@@ -135,6 +156,22 @@ async def execute_document(
     if cache_key is not None and cache is not None and not errors:
         await cache.store(generation, cache_key, encoded)
     return Outcome(status, encoded)
+
+
+def _with_code(error: dict[str, Any]) -> dict[str, Any]:
+    """A request error gets a code clients can branch on; graphql-core's message (with its "Did
+    you mean" suggestions) is kept."""
+    extensions = error.get("extensions") or {}
+    if "code" in extensions:
+        return error
+    message = str(error.get("message", ""))
+    if message.startswith("Syntax Error"):
+        code = "GRAPHQL_PARSE_FAILED"
+    elif _COERCION.match(message):
+        code = "BAD_USER_INPUT"
+    else:
+        code = "GRAPHQL_VALIDATION_FAILED"
+    return {**error, "extensions": {**extensions, "code": code}}
 
 
 def _masked(error: GraphQLError, request_id: str) -> dict[str, Any]:
@@ -171,58 +208,47 @@ async def graphql_endpoint(request: Request) -> Response:
     if principal.role not in READ_ROLES:
         raise AuthError(403, "FORBIDDEN", f"role '{principal.role}' may not use the API")
     schema = request.app.state.schema
-    if request.method == "GET":
-        if "query" not in request.query_params:
-            return HTMLResponse(get_graphql_ide_html())
-        variables_text = request.query_params.get("variables")
-        try:
-            raw_variables = orjson.loads(variables_text) if variables_text else None
-        except orjson.JSONDecodeError:
-            return Response(_error_body("variables is not JSON", "BAD_REQUEST"), 400, media_type=JSON)
-        checked = _checked(request.query_params["query"], raw_variables, request.query_params.get("operationName"))
-        if isinstance(checked, Response):
-            return checked
-        document, variables, operation_name = checked
-        outcome = await execute_document(application, schema, principal, request_id, document, variables,
-                                         operation_name, allow_mutations=False)
-    else:
-        parsed = await _read_body(request)
-        if isinstance(parsed, Response):
-            return parsed
-        document, variables, operation_name = parsed
-        outcome = await execute_document(application, schema, principal, request_id, document, variables,
-                                         operation_name)
-    label_operation(request.scope, operation_name)
-    return Response(outcome.body, outcome.status, media_type=JSON)
-
-
-Parts = tuple[str, dict[str, Any] | None, str | None]
-
-
-async def _read_body(request: Request) -> Parts | Response:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
-        return Response(_error_body("request body too large", "PAYLOAD_TOO_LARGE"), 413, media_type=JSON)
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_REQUEST_BYTES:
-            return Response(_error_body("request body too large", "PAYLOAD_TOO_LARGE"), 413, media_type=JSON)
+    if request.method == "GET" and not {"query", "extensions"} & set(request.query_params):
+        return HTMLResponse(get_graphql_ide_html())
+    media_type = negotiate(request.headers.get("accept"))
+    if media_type is None:
+        return Response(_error_body(f"answers are {GRAPHQL_RESPONSE} or {JSON}: accept one of them",
+                                    "NOT_ACCEPTABLE"), 406, media_type=JSON)
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return Response(_error_body("body is not valid JSON", "BAD_REQUEST"), 400, media_type=JSON)
-    if not isinstance(payload, dict):
-        return Response(_error_body("body must be a JSON object", "BAD_REQUEST"), 400, media_type=JSON)
-    return _checked(payload.get("query"), payload.get("variables"), payload.get("operationName"))
+        parts = from_query_params(request.query_params) if request.method == "GET" else await from_body(request)
+        outcome = await _run(application, schema, principal, request_id, parts, allow_mutations=request.method != "GET")
+    except RequestRefused as refused:
+        return Response(refused.body(), refused.status, media_type=media_type, headers=NO_STORE)
+    label_operation(request.scope, parts.operation_name)
+    headers = ALLOW_POST if outcome.status == 405 else NO_STORE if outcome.request_error else None
+    return Response(outcome.body, outcome.status_for(media_type), media_type=media_type, headers=headers)
 
 
-def _checked(document: Any, variables: Any, operation_name: Any) -> Parts | Response:
-    """The parts of a GraphQL request (POST body or GET parameters), or a 400 naming the bad one."""
-    if not isinstance(document, str) or not document.strip():
-        return Response(_error_body("query must be a non-empty string", "BAD_REQUEST"), 400, media_type=JSON)
-    if variables is not None and not isinstance(variables, dict):
-        return Response(_error_body("variables must be an object", "BAD_REQUEST"), 400, media_type=JSON)
-    if operation_name is not None and not isinstance(operation_name, str):
-        return Response(_error_body("operationName must be a string", "BAD_REQUEST"), 400, media_type=JSON)
-    return document, variables, operation_name
+NO_STORE = {"Cache-Control": "no-store"}
+ALLOW_POST = {"Allow": "POST", **NO_STORE}
+
+
+async def _run(application: Application, schema: strawberry.Schema, principal: Principal, request_id: str,
+               parts: GraphQLRequest, *, allow_mutations: bool) -> Outcome:
+    """Execute a request, resolving (and registering) an automatic persisted query."""
+    try:
+        persisted = requested(parts.extensions)
+    except PersistedQueryError as exc:
+        raise RequestRefused(400, "BAD_REQUEST", exc.message) from None
+    store = application.persisted_queries
+    document = parts.document
+    if persisted is not None and store is not None:
+        if document is None:
+            document = await store.get(persisted.sha256)
+            if document is None:
+                # Apollo's clients retry with the document on this code (a 200 under application/json)
+                return Outcome(404, _error_body("PersistedQueryNotFound", NOT_FOUND), request_error=True)
+        elif not persisted.matches(document):
+            raise RequestRefused(400, "BAD_REQUEST", "provided sha256Hash does not match query")
+    if document is None:
+        raise RequestRefused(400, "BAD_REQUEST", "query must be a non-empty string")
+    outcome = await execute_document(application, schema, principal, request_id, document, parts.variables,
+                                     parts.operation_name, allow_mutations=allow_mutations)
+    if persisted is not None and store is not None and parts.document is not None and not outcome.request_error:
+        await store.put(persisted.sha256, document)
+    return outcome

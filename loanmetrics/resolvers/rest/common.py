@@ -43,7 +43,9 @@ HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # validation or variable-coercion failure, i.e. the request's fault.
 STATUS_BY_CODE = {
     "BAD_REQUEST": 400,
+    "GRAPHQL_PARSE_FAILED": 400,
     "GRAPHQL_VALIDATION_FAILED": 400,
+    "BAD_USER_INPUT": 400,
     "QUERY_TOO_COSTLY": 400,
     "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,
