@@ -838,7 +838,8 @@ async def test_openapi_document_lists_exactly_the_eleven_paths(rest: Rest, clien
     officers = document["paths"]["/api/v1/metrics/officers"]["get"]
     assert [p["name"] for p in officers["parameters"]] == [
         "region", "branch", "officer_id", "date", "start_date", "end_date", "risk_band", "page", "per_page", "sort",
-        "order"]
+        "order", "format"]
+    assert "text/csv" in officers["responses"]["200"]["content"]
     per_page = next(p for p in officers["parameters"] if p["name"] == "per_page")["schema"]
     assert (per_page["maximum"], per_page["default"]) == (500, 50)
     row = officers["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]["items"]

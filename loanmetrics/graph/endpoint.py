@@ -116,8 +116,10 @@ async def execute_document(
     operation_name: str | None = None,
     *,
     allow_mutations: bool = True,
+    use_cache: bool = True,
 ) -> Outcome:
-    """Run one GraphQL operation for a caller (the GraphQL route and every REST route use this)."""
+    """Run one GraphQL operation for a caller (the GraphQL route and every REST route use this).
+    ``use_cache=False``: neither read nor fill the response cache (the pages of a CSV export)."""
     if principal.role not in READ_ROLES:
         raise AuthError(403, "FORBIDDEN", f"role '{principal.role}' may not use the API")
     kind = operation_kind(document, operation_name, application.settings.max_tokens)
@@ -126,7 +128,7 @@ async def execute_document(
                                         "BAD_REQUEST"))
     if kind == "mutation" and not allow_mutations:
         return Outcome(405, _error_body("mutations need POST", "METHOD_NOT_ALLOWED"))
-    cache = application.cache
+    cache = application.cache if use_cache else None
     cache_key: str | None = None
     generation = 0
     if kind == OperationType.QUERY.value and cache is not None:

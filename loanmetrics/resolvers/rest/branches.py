@@ -4,6 +4,7 @@ rows carry the officer row's metric keys, computed from the branch's summed comp
 from __future__ import annotations
 
 from loanmetrics.resolvers.rest.common import Call, Endpoint, Success
+from loanmetrics.resolvers.rest.csv_export import FORMAT, CsvExport
 from loanmetrics.resolvers.rest.fields import BRANCH_ROW
 from loanmetrics.resolvers.rest.params import REGION, Kind, Param
 from loanmetrics.resolvers.rest.shapes import Json, Out, reshape, selection
@@ -40,6 +41,6 @@ ENDPOINTS = (
         list_branches, data=Out("data", None, children=BRANCH_ROW, many=True),
         meta=(Out("total", None, Json.INTEGER), Out("calculation_date", None, Json.DATE, nullable=True),
               Out("period_start", None, Json.DATE, nullable=True), Out("period_end", None, Json.DATE, nullable=True)),
-        query=(REGION, DATE), graphql="branches",
+        query=(REGION, DATE, FORMAT), graphql="branches", csv=CsvExport("branches", BRANCH_ROW),
     ),
 )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import strawberry
 
     from loanmetrics.application import Application
+    from loanmetrics.resolvers.rest.csv_export import CsvExport
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,13 @@ class Call:
         schema: strawberry.Schema = self.request.app.state.schema
         return schema
 
-    async def graphql(self, document: str, operation: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    async def graphql(self, document: str, operation: str, variables: Mapping[str, Any], *,
+                      use_cache: bool = True) -> dict[str, Any]:
         """Run one of the shim's constant documents; its ``data``, or the mapped RestError."""
         label_operation(self.request.scope, operation)
         outcome = await execute_document(
             self.application, self.schema, self.principal, self.request.scope.get("request_id", ""),
-            document, dict(variables), operation,
+            document, dict(variables), operation, use_cache=use_cache,
         )
         payload = outcome.payload()
         if payload.get("errors"):
@@ -119,6 +121,8 @@ class Endpoint:
     status: int = 200
     errors: tuple[int, ...] = (400, 401, 403, 500, 503)
     graphql: str = ""
+    csv: CsvExport | None = None
+    """List routes: how the same rows are exported as CSV (``format=csv`` or ``Accept: text/csv``)."""
 
 
 def graphql_failure(errors: Sequence[Mapping[str, Any]]) -> RestError:
@@ -177,7 +181,10 @@ async def _serve(endpoint: Endpoint, request: Request) -> Response:
         path = parse_path(endpoint.path_params, request.path_params)
         query = parse_query(endpoint.query, request.query_params.multi_items())
         body = parse_body(endpoint.body, await _read_json(request)) if endpoint.body is not None else {}
-        result = await endpoint.handler(Call(request, principal, path, query, body))
+        call = Call(request, principal, path, query, body)
+        if endpoint.csv is not None and endpoint.csv.wanted(request, query):
+            return await endpoint.csv.respond(call, endpoint.handler)
+        result = await endpoint.handler(call)
     except RestError as failure:
         return error_response(failure.status, failure.code, failure.message, failure.details)
     meta = make_meta(endpoint, result.meta)

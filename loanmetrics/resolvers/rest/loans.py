@@ -8,6 +8,7 @@ from typing import Any
 
 from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
 from loanmetrics.resolvers.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
+from loanmetrics.resolvers.rest.csv_export import FORMAT, CsvExport, keyset_document
 from loanmetrics.resolvers.rest.fields import EARLY_LOAN_ROW, LOAN_ROW
 from loanmetrics.resolvers.rest.params import BRANCH, OFFICER_ID, REGION, Kind, Param, check_order, page_params
 from loanmetrics.resolvers.rest.shapes import Out, reshape, selection
@@ -67,11 +68,16 @@ ENDPOINTS = (
     Endpoint(
         "GET", "/api/v1/loans/fimr-drilldown", "Loans that missed their first installment (newest disbursement first)",
         fimr_drilldown, data=Out("data", None, children=LOAN_ROW, many=True), meta=PAGE_META,
-        query=(*_COMMON, FIMR_TAGGED, PAGE, PER_PAGE), graphql="fimrDrilldown",
+        query=(*_COMMON, FIMR_TAGGED, PAGE, PER_PAGE, FORMAT), graphql="fimrDrilldown",
+        csv=CsvExport("fimr-drilldown", LOAN_ROW, "fimrDrilldown", *keyset_document(FIMR_DOCUMENT, "RestFimrDrilldown"),
+                      variables=lambda query: _variables(query, "fimrTagged", "fimr_tagged")),
     ),
     Endpoint(
         "GET", "/api/v1/loans/early-indicators-drilldown", "Loans 1 to 6 days past due (highest DPD first)",
         early_indicators_drilldown, data=Out("data", None, children=EARLY_LOAN_ROW, many=True), meta=PAGE_META,
-        query=(*_COMMON, EARLY_TAGGED, PAGE, PER_PAGE), graphql="earlyIndicatorsDrilldown",
+        query=(*_COMMON, EARLY_TAGGED, PAGE, PER_PAGE, FORMAT), graphql="earlyIndicatorsDrilldown",
+        csv=CsvExport("early-indicators-drilldown", EARLY_LOAN_ROW, "earlyIndicatorsDrilldown",
+                      *keyset_document(EARLY_DOCUMENT, "RestEarlyIndicatorsDrilldown"),
+                      variables=lambda query: _variables(query, "earlyIndicatorTagged", "early_indicator_tagged")),
     ),
 )

@@ -9,6 +9,7 @@ from typing import Any
 from loanmetrics.graph import types as t
 from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
 from loanmetrics.resolvers.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
+from loanmetrics.resolvers.rest.csv_export import FORMAT, CsvExport, keyset_document
 from loanmetrics.resolvers.rest.fields import AUDIT_INFO, METRICS, OFFICER_ROW, OFFICER_ROW_KEYS, TREND_POINT
 from loanmetrics.resolvers.rest.params import (
     BRANCH,
@@ -100,12 +101,12 @@ def _compact(values: dict[str, Any]) -> dict[str, Any] | None:
     return kept or None
 
 
-async def list_officers(call: Call) -> Success:
-    query = call.query
+def list_variables(query: dict[str, Any]) -> dict[str, Any]:
+    """The officer list's GraphQL variables: filters, window, sort and page."""
     field, inverted = SORTS[query["sort"]]
     descending = (query["order"] == "desc") != inverted
     band = query["risk_band"]
-    variables = {
+    return {
         "filter": _compact({"region": query["region"], "branch": query["branch"], "officerId": query["officer_id"],
                             "riskBand": band.upper() if band else None}),
         "period": period_variable(query),
@@ -113,7 +114,11 @@ async def list_officers(call: Call) -> Success:
         "first": query["per_page"],
         "offset": (query["page"] - 1) * query["per_page"],
     }
-    data = (await call.graphql(LIST_DOCUMENT, "RestOfficers", variables))["officers"]
+
+
+async def list_officers(call: Call) -> Success:
+    query = call.query
+    data = (await call.graphql(LIST_DOCUMENT, "RestOfficers", list_variables(query)))["officers"]
     meta = page_meta(query["page"], query["per_page"], data["totalCount"])
     meta.update(calculation_date=data["calculationDate"], period_start=data["periodStart"],
                 period_end=data["calculationDate"])
@@ -167,8 +172,10 @@ ENDPOINTS = (
         "GET", "/api/v1/metrics/officers", "Officers with their metrics, ranked, filtered, sorted and paged",
         list_officers, data=Out("data", None, children=OFFICER_ROW, many=True),
         meta=(*PAGE_META, *WINDOW_META),
-        query=(REGION, BRANCH, OFFICER_ID, DATE, START_DATE, END_DATE, RISK_BAND, PAGE, PER_PAGE, SORT, ORDER),
+        query=(REGION, BRANCH, OFFICER_ID, DATE, START_DATE, END_DATE, RISK_BAND, PAGE, PER_PAGE, SORT, ORDER, FORMAT),
         graphql="officers",
+        csv=CsvExport("officers", OFFICER_ROW, "officers", *keyset_document(LIST_DOCUMENT, "RestOfficers"),
+                      variables=list_variables),
     ),
     Endpoint(
         "GET", "/api/v1/metrics/officers/{officer_id}",

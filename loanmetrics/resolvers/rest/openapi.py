@@ -99,6 +99,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             **{str(code): {"$ref": f"#/components/responses/Error{code}"} for code in endpoint.errors},
         },
     }
+    if endpoint.csv is not None:
+        operation["responses"][str(endpoint.status)]["content"]["text/csv"] = {
+            "schema": {"type": "string", "description": "the same rows as CSV: a header of the JSON row keys, then "
+                                                        "one line per row (format=csv or Accept: text/csv)"}}
     if endpoint.body is not None:
         operation["requestBody"] = _body(endpoint.body)
     return operation
