@@ -152,6 +152,8 @@ async def execute_document(
     body: dict[str, Any] = {"data": result.data}
     if errors:
         body["errors"] = errors
+    if context.notices:
+        body["extensions"] = {"notices": context.notices}
     encoded = orjson.dumps(body)
     unavailable = any(e.get("extensions", {}).get("code") == "SERVICE_UNAVAILABLE" for e in errors)
     status = 503 if unavailable and result.data is None else 200

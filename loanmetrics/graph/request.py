@@ -35,6 +35,9 @@ class RequestContext:
     _conn: asyncpg.Connection | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     memo: dict[str, Any] = field(default_factory=dict)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    """Why an answer is empty or partial (a date before any data...): the response's
+    ``extensions.notices``."""
 
     @property
     def business_date(self) -> date:

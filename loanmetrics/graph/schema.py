@@ -125,9 +125,11 @@ class Mutation:
     async def upsert_team_member(
         self, info: Ctx, member_id: strawberry.ID, member_name: str, member_email: str | None = None,
         role: str | None = None, department: str | None = None, is_active: bool | None = True,
+        member_phone: str | None = None,
     ) -> t.TeamMember:
         return await audit.upsert_team_member(
-            info.context, str(member_id), member_name, member_email, role, department, is_active is not False
+            info.context, str(member_id), member_name, member_email, role, department, is_active is not False,
+            member_phone,
         )
 
 

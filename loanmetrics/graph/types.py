@@ -607,7 +607,7 @@ class OfficerConnection:
 class FilterOptions:
     regions: list[str]
     branches: list[str]
-    officers: list[TeamMemberOption]
+    officers: list[OfficerOption]
     channels: list[str]
     loan_statuses: list[str]
     risk_bands: list[Band]
@@ -615,8 +615,8 @@ class FilterOptions:
     calculated_dates: list[date] = strawberry.field(description="Dates with daily metrics, newest first (up to 120).")
 
 
-@strawberry.type(description="An officer as a filter choice.")
-class TeamMemberOption:
+@strawberry.type(description="A loan officer as a filter choice (id, name, own branch and region).")
+class OfficerOption:
     officer_id: strawberry.ID
     officer_name: str
     branch: str

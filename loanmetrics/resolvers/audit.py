@@ -189,25 +189,27 @@ async def team_members(ctx: RequestContext, active_only: bool) -> list[t.TeamMem
 
 async def upsert_team_member(
     ctx: RequestContext, member_id: str, member_name: str, member_email: str | None, role: str | None,
-    department: str | None, is_active: bool,
+    department: str | None, is_active: bool, member_phone: str | None = None,
 ) -> t.TeamMember:
     _require(ctx.principal, ADMIN_ROLES)
     for name, value, limit in (("memberId", member_id, 100), ("memberName", member_name, 200)):
         if not value.strip() or len(value) > limit:
             raise bad_request(f"{name} must be 1 to {limit} characters", argument=name)
-    for name, text in (("memberEmail", member_email), ("role", role), ("department", department)):
+    for name, text in (("memberEmail", member_email), ("memberPhone", member_phone), ("role", role),
+                       ("department", department)):
         _text(text, name, 200)
     async with ctx.application.db.raw_transaction() as conn:
         row = await conn.fetchrow(
             """
-            INSERT INTO team_members AS m (member_id, member_name, member_email, role, department, is_active)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO team_members AS m (member_id, member_name, member_email, role, department, is_active,
+                                           member_phone)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (member_id) DO UPDATE SET member_name = EXCLUDED.member_name,
                 member_email = EXCLUDED.member_email, role = EXCLUDED.role, department = EXCLUDED.department,
-                is_active = EXCLUDED.is_active, updated_at = now()
+                is_active = EXCLUDED.is_active, member_phone = EXCLUDED.member_phone, updated_at = now()
             RETURNING *
             """,
-            member_id, member_name, member_email, role, department, is_active,
+            member_id, member_name, member_email, role, department, is_active, member_phone,
         )
     await ctx.application.data_changed()
     return member_from_row(row)

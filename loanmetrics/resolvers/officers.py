@@ -151,8 +151,28 @@ async def list_officers(
     window = await resolve_window(ctx, period)
     sort = sort or t.OfficerSort()
     if window.default and await daily_rows_exist(ctx, "officer_metrics_daily", window.end):
-        return await _list_from_daily(ctx, filter, window, sort, first, after, offset, node_json)
-    return await _list_on_demand(ctx, filter, window, sort, first, after, offset)
+        connection = await _list_from_daily(ctx, filter, window, sort, first, after, offset, node_json)
+    else:
+        connection = await _list_on_demand(ctx, filter, window, sort, first, after, offset)
+    if connection.total_count == 0:
+        await explain_empty(ctx, window, "officers")
+    return connection
+
+
+async def explain_empty(ctx: RequestContext, window: Window, field: str) -> None:
+    """An empty list for a date before any data says so in the response's extensions (a
+    dashboard can tell "no officers match" from "nothing calculated that far back")."""
+    earliest: date | None = await ctx.fetchval("SELECT min(calculation_date) FROM officer_metrics_daily")
+    if earliest is None:
+        message = "no metrics have been calculated yet"
+    elif window.end < earliest:
+        message = (f"no metrics are calculated on or before {window.end.isoformat()}: "
+                   f"the earliest calculated date is {earliest.isoformat()}")
+    else:
+        return
+    ctx.notices.append({"code": "NO_DATA_FOR_DATE", "message": message, "path": [field],
+                        "date": window.end.isoformat(),
+                        "earliestCalculatedDate": earliest.isoformat() if earliest else None})
 
 
 def _terms(sort: t.OfficerSort) -> list[OrderTerm]:

@@ -90,7 +90,7 @@ async def filter_options(ctx: RequestContext) -> t.FilterOptions:
     assert row is not None
     return t.FilterOptions(
         regions=list(row["regions"]), branches=list(row["branches"]),
-        officers=[t.TeamMemberOption(officer_id=strawberry.ID(o[0]), officer_name=o[1], branch=o[2], region=o[3])
+        officers=[t.OfficerOption(officer_id=strawberry.ID(o[0]), officer_name=o[1], branch=o[2], region=o[3])
                   for o in row["officers"]],
         channels=list(row["channels"]),
         loan_statuses=["Active", "Closed", "Written Off"],

@@ -58,7 +58,9 @@ def payload_from_document(document: Any, *, max_records: int) -> Payload:
     timestamp = document.get("sync_timestamp")
     if timestamp is not None and not isinstance(timestamp, str):
         raise PayloadError("sync_timestamp must be a string", field="sync_timestamp")
-    metadata = document.get("metadata") or {}
+    metadata = document.get("metadata")
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, dict):
         raise PayloadError("metadata must be an object", field="metadata")
     data = document.get("data")

@@ -10,7 +10,7 @@ from loanmetrics.resolvers.rest.params import REGION, Kind, Param
 from loanmetrics.resolvers.rest.shapes import Json, Out, reshape, selection
 
 DATE = Param("date", Kind.DATE, "metrics as of this date (month-to-date window); default: the latest calculated "
-             "date")
+             "date", until_business_date=True)
 DOCUMENT = f"""
 query RestBranches($filter: BranchFilter, $period: PeriodInput) {{
   branches(filter: $filter, period: $period) {{ calculationDate periodStart periodEnd {selection(BRANCH_ROW)} }}

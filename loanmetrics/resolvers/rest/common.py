@@ -121,6 +121,9 @@ class Endpoint:
     status: int = 200
     errors: tuple[int, ...] = (400, 401, 403, 500, 503)
     graphql: str = ""
+    rules: tuple[str, ...] = ()
+    """Rules joining several parameters (JSON Schema states each parameter alone): the OpenAPI
+    document lists them in the operation's description and ``x-rules``."""
     csv: CsvExport | None = None
     """List routes: how the same rows are exported as CSV (``format=csv`` or ``Accept: text/csv``)."""
 

@@ -64,18 +64,19 @@ async def early_indicators_drilldown(call: Call) -> Success:
 
 
 _COMMON = (REGION, BRANCH, OFFICER_ID, START_DATE, END_DATE)
+RULES = ("start_date must not be after end_date (400).",)
 ENDPOINTS = (
     Endpoint(
         "GET", "/api/v1/loans/fimr-drilldown", "Loans that missed their first installment (newest disbursement first)",
         fimr_drilldown, data=Out("data", None, children=LOAN_ROW, many=True), meta=PAGE_META,
-        query=(*_COMMON, FIMR_TAGGED, PAGE, PER_PAGE, FORMAT), graphql="fimrDrilldown",
+        query=(*_COMMON, FIMR_TAGGED, PAGE, PER_PAGE, FORMAT), graphql="fimrDrilldown", rules=RULES,
         csv=CsvExport("fimr-drilldown", LOAN_ROW, "fimrDrilldown", *keyset_document(FIMR_DOCUMENT, "RestFimrDrilldown"),
                       variables=lambda query: _variables(query, "fimrTagged", "fimr_tagged")),
     ),
     Endpoint(
         "GET", "/api/v1/loans/early-indicators-drilldown", "Loans 1 to 6 days past due (highest DPD first)",
         early_indicators_drilldown, data=Out("data", None, children=EARLY_LOAN_ROW, many=True), meta=PAGE_META,
-        query=(*_COMMON, EARLY_TAGGED, PAGE, PER_PAGE, FORMAT), graphql="earlyIndicatorsDrilldown",
+        query=(*_COMMON, EARLY_TAGGED, PAGE, PER_PAGE, FORMAT), graphql="earlyIndicatorsDrilldown", rules=RULES,
         csv=CsvExport("early-indicators-drilldown", EARLY_LOAN_ROW, "earlyIndicatorsDrilldown",
                       *keyset_document(EARLY_DOCUMENT, "RestEarlyIndicatorsDrilldown"),
                       variables=lambda query: _variables(query, "earlyIndicatorTagged", "early_indicator_tagged")),

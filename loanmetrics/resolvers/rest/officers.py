@@ -37,9 +37,11 @@ SORTS: dict[str, tuple[str, bool]] = {
 SORTS["rank"] = ("RISK_SCORE", True)
 
 DATE = Param("date", Kind.DATE, "metrics as of this date (month-to-date window); default: the latest calculated "
-             "date")
-START_DATE = Param("start_date", Kind.DATE, "start of a custom window (default: the first of the end date's month)")
-END_DATE = Param("end_date", Kind.DATE, "end of a custom window (same as date; give one of them)")
+             "date", until_business_date=True)
+START_DATE = Param("start_date", Kind.DATE, "start of a custom window (default: the first of the end date's month)",
+                   until_business_date=True)
+END_DATE = Param("end_date", Kind.DATE, "end of a custom window (same as date; give one of them)",
+                 until_business_date=True)
 RISK_BAND = Param("risk_band", Kind.CHOICE, "only officers in this risk band (case-insensitive)",
                   choices=("Green", "Watch", "Amber", "Red"))
 SORT = Param("sort", Kind.CHOICE, "the officer-row key to sort on", default="risk_score", choices=tuple(SORTS))
@@ -163,6 +165,10 @@ def _not_found(officer_id: str) -> RestError:
     return RestError(404, "NOT_FOUND", f"officer {officer_id} not found", {"officer_id": officer_id})
 
 
+WINDOW_RULES = (
+    "date and end_date name the same window end: give at most one of them (400).",
+    "start_date must not be after the window's end: end_date or date, else the latest calculated date (400).",
+)
 WINDOW_META = (Out("calculation_date", None, Json.DATE, nullable=True),
                Out("period_start", None, Json.DATE, nullable=True),
                Out("period_end", None, Json.DATE, nullable=True))
@@ -173,7 +179,7 @@ ENDPOINTS = (
         list_officers, data=Out("data", None, children=OFFICER_ROW, many=True),
         meta=(*PAGE_META, *WINDOW_META),
         query=(REGION, BRANCH, OFFICER_ID, DATE, START_DATE, END_DATE, RISK_BAND, PAGE, PER_PAGE, SORT, ORDER, FORMAT),
-        graphql="officers",
+        graphql="officers", rules=WINDOW_RULES,
         csv=CsvExport("officers", OFFICER_ROW, "officers", *keyset_document(LIST_DOCUMENT, "RestOfficers"),
                       variables=list_variables),
     ),

@@ -20,6 +20,12 @@ _INTEGER = re.compile(r"-?\d{1,12}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
 INT32_MAX = 2**31 - 1
+BLANK = " \t\n\r\f\v"
+"""What a text value may not consist of alone (the same class the OpenAPI patterns use)."""
+EARLIEST_DATE = date(1900, 1, 1)
+"""No lending data predates it; earlier dates would only reach date arithmetic's limits."""
+CACHE_BUSTER = "_"
+"""jQuery's ``cache: false`` adds ``_=<timestamp>`` to GETs: ignored, never a 400."""
 
 
 class RestError(Exception):
@@ -65,6 +71,9 @@ class Param:
     choices: tuple[str, ...] = ()
     min_length: int = 1
     max_length: int = 200
+    until_business_date: bool = False
+    """A window date: the server refuses dates after the business date (the OpenAPI document
+    states the day's bound)."""
 
     @property
     def detail_key(self) -> str:
@@ -79,7 +88,8 @@ class Param:
         if self.kind == Kind.BOOLEAN:
             return "true or false"
         if self.kind == Kind.DATE:
-            return "a date YYYY-MM-DD"
+            latest = "the business date" if self.until_business_date else "9999-12-31"
+            return f"a date YYYY-MM-DD from {EARLIEST_DATE.isoformat()} to {latest}"
         if self.kind == Kind.CHOICE:
             return "one of " + ", ".join(self.choices)
         least = "a non-empty string" if self.min_length > 0 else "a string"
@@ -108,15 +118,20 @@ def parse_text(param: Param, raw: str) -> Any:
         if not _DATE.fullmatch(raw):
             raise param.invalid(raw)
         try:
-            return date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
         except ValueError:
             raise param.invalid(raw, f"{param.name} is not a calendar date: {raw[:20]}") from None
+        if day < EARLIEST_DATE:
+            raise param.invalid(raw, f"{param.name} is before {EARLIEST_DATE.isoformat()}")
+        return day
     return _text(param, raw)
 
 
 def parse_json(param: Param, value: Any) -> Any:
     """A body value (already JSON-decoded) of exactly the declared type; bools are not integers."""
     if param.kind == Kind.INTEGER:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON Schema's integer: 264.0 is 264
         if isinstance(value, bool) or not isinstance(value, int):
             raise param.invalid(value)
         return _in_range(param, value, value)
@@ -145,8 +160,10 @@ def _text(param: Param, raw: str) -> str:
             if raw.lower() == choice.lower():
                 return choice
         raise param.invalid(raw)
-    if len(raw.strip()) < param.min_length or len(raw) > param.max_length:
+    if len(raw.strip(BLANK)) < param.min_length or len(raw) > param.max_length:
         raise param.invalid(raw)
+    if "\x00" in raw:
+        raise param.invalid(raw, f"{param.name} holds a NUL character")
     return raw
 
 
@@ -159,6 +176,8 @@ def parse_query(params: Sequence[Param], items: Iterable[tuple[str, str]]) -> di
     known = {param.name: param for param in params}
     given: dict[str, str] = {}
     for key, raw in items:
+        if key == CACHE_BUSTER and key not in known:
+            continue
         if key not in known:
             raise RestError(400, "BAD_REQUEST", f"unknown query parameter '{key[:100]}'",
                             {"parameter": key[:100], "allowed": sorted(known)})
