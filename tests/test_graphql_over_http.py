@@ -249,7 +249,10 @@ async def two_replicas(clean_database_url: str, redis_url: str) -> AsyncIterator
     replicas = []
     try:
         for _ in range(2):
-            application = create_application(make_settings(clean_database_url, redis_url=redis_url))
+            # a generous Redis deadline: this test is about sharing, and a loaded CI machine can
+            # take longer than the production 50 ms (the timeout path is the cache tests' subject)
+            application = create_application(make_settings(clean_database_url, redis_url=redis_url,
+                                                           redis_timeout_ms=2000))
             await application.start(migrate_schema=False)
             http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(application)),
                                      base_url="http://testserver")
