@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=4_000, ge=10)
     max_query_cost: int = Field(default=50_000, ge=1)
+    """Objects a query can return: lists and connections multiply what they hold by their size."""
+    max_selections: int = Field(default=5_000, ge=10)
+    """Field selections a document holds once its fragments are expanded (a fragment bomb)."""
+    max_field_overlaps: int = Field(default=1_000, ge=0)
+    """Pairs of expanded selections with one response path (quadratic to validate)."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
