@@ -113,10 +113,23 @@ def _masked_error(exc: Exception, request_id: str) -> Response:
     return error_response(500, "INTERNAL_ERROR", "internal error", {"request_id": request_id})
 
 
+CLOSED_CONNECTION = ("connection is closed", "connection was closed")
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) means the database could not be reached or the connection
+    was lost (a 503 the client retries), as opposed to a fault of the request or of our code."""
     if isinstance(exc, OperationalError | ConnectionError | OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
         return True
     if isinstance(exc, asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError):
+        return True
+    # a connection dropped mid-operation leaves asyncpg's protocol in a state it cannot leave
+    # ("cannot switch to state 12"); a stale statement cache is no outage
+    if isinstance(exc, asyncpg.exceptions.InternalClientError) and not isinstance(
+        exc, asyncpg.exceptions.OutdatedSchemaCacheError
+    ):
+        return True
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and any(text in str(exc) for text in CLOSED_CONNECTION):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
