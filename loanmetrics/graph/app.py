@@ -27,6 +27,7 @@ from loanmetrics.graph.auth import AuthError, TokenVerifier
 from loanmetrics.graph.endpoint import graphql_endpoint
 from loanmetrics.graph.etl import etl_sync
 from loanmetrics.graph.health import healthz, readyz
+from loanmetrics.graph.request_body import TrackedBody
 from loanmetrics.graph.responses import error_response
 from loanmetrics.graph.schema import build_schema
 from loanmetrics.graph.scrape import metrics
@@ -48,12 +49,14 @@ class RequestContextMiddleware:
     request-latency sample (route template, GraphQL operation) of every HTTP request."""
 
     def __init__(
-        self, app: ASGIApp, verifier: TokenVerifier, telemetry: Telemetry, known_paths: frozenset[str] = frozenset()
+        self, app: ASGIApp, verifier: TokenVerifier, telemetry: Telemetry, known_paths: frozenset[str] = frozenset(),
+        max_body_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.telemetry = telemetry
         self.known_paths = known_paths
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,11 +68,15 @@ class RequestContextMiddleware:
         scope["request_id"] = request_id
         started = False
         began = time.perf_counter()
+        body = TrackedBody(scope, receive, self.max_body_bytes)
+        receive = body.receive
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if message["status"] >= 400:
+                    await body.drain()  # so the client reads this answer, not a reset (SPEC §10)
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
@@ -181,6 +188,7 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
         verifier=TokenVerifier(application.settings),
         telemetry=application.telemetry,
         known_paths=frozenset(route.path for route in routes),
+        max_body_bytes=application.settings.max_body_bytes,
     )
     return app
 
