@@ -622,6 +622,18 @@ async def test_audit_workflow(rest: Rest) -> None:
     await rest.error("PUT", "/api/v1/audit/officers/NOPE/assignee", 404, "auditor", json={"assignee_id": "TM1"})
 
 
+async def test_an_action_between_status_moves_keeps_the_version(rest: Rest) -> None:
+    assigned = (await rest.call("PUT", ASSIGNEE, "auditor", json={"assignee_id": "TM1"}))["data"]
+    assert assigned["version"] == 1
+    progress = (await rest.call("PUT", STATUS, "auditor", json={"status": "In Progress", "expected_version": 1}))
+    assert progress["data"]["version"] == 2
+    action = (await rest.call("POST", ACTIONS, "auditor", status=201, json={"action_type": "call"}))["data"]
+    assert action["action"]["action_type"] == "call"
+    resolved = (await rest.call("PUT", STATUS, "auditor", json={"status": "Resolved", "expected_version": 2}))["data"]
+    assert (resolved["audit_status"], resolved["version"]) == ("Resolved", 3)
+    assert [a["action_type"] for a in resolved["actions"]] == ["status", "call", "status", "assign"]
+
+
 async def test_audit_action_answers_with_the_top_loans(rest: Rest, client: httpx.AsyncClient,
                                                        book: Application) -> None:
     body = await rest.call("POST", ACTIONS, "auditor", status=201, json={"action_type": "call", "notes": "rang"})

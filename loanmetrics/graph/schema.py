@@ -104,7 +104,8 @@ class Mutation:
     ) -> t.AuditInfo:
         return await audit.update_audit_status(info.context, str(officer_id), status, notes, expected_version)
 
-    @strawberry.mutation(description="Auditor or admin: record an audit action (kept in the history).")
+    @strawberry.mutation(description="Auditor or admin: record an audit action (kept in the history; the audit "
+                                     "version, which guards assignment and status, does not change).")
     async def record_audit_action(
         self, info: Ctx, officer_id: strawberry.ID, action_type: str, notes: str | None = None
     ) -> t.AuditAction:

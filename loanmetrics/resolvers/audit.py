@@ -1,6 +1,8 @@
 """Audit workflow (SPEC §7): assignment, status moves with optimistic concurrency, actions, and
-the team. Every change appends to audit_actions (the history the original design lost) and
-bumps audit_tracking.version in the same transaction.
+the team. Every change appends to audit_actions (the history the original design lost).
+audit_tracking.version guards the assignment and the status: assignments and status moves
+increment it; recording an action (a call, a visit) adds to the history and changes neither, so
+an auditor's next move with the version they read still goes through.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ async def record_audit_action(ctx: RequestContext, officer_id: str, action_type:
         await conn.execute(
             """
             UPDATE audit_tracking
-            SET action_type = $2, action_date = $3, action_notes = $4, version = version + 1, updated_at = now()
+            SET action_type = $2, action_date = $3, action_notes = $4, updated_at = now()
             WHERE officer_id = $1
             """,
             officer_id, action_type, row["action_date"], notes,
