@@ -68,7 +68,10 @@ class Settings(BaseSettings):
     auth: Literal["enabled", "disabled"] = "enabled"
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None
-    jwt_issuer: str = "loanmetrics"
+    jwt_issuer: str | None = None
+    """When set, a token's ``iss`` must equal it; ``token create`` writes it (else "loanmetrics")."""
+    jwt_audience: str | None = None
+    """When set, a token's ``aud`` must name it; ``token create`` writes it."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -123,6 +126,11 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    @field_validator("jwt_issuer", "jwt_audience")
+    @classmethod
+    def _optional_text(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("redis_url")
     @classmethod

@@ -33,13 +33,16 @@ from loanmetrics.graph.schema import build_schema
 from loanmetrics.graph.scrape import metrics
 from loanmetrics.graph.telemetry import Telemetry, operation_of
 from loanmetrics.logs import configure_logging, request_id_var
+from loanmetrics.resolvers.rest import OPENAPI_PATH
 from loanmetrics.resolvers.rest import routes as rest_routes
 from loanmetrics.scheduler.service import SchedulerService
 from loanmetrics.settings import load_settings
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", OPENAPI_PATH})
+"""Routes that return no data and need no token (SPEC §10): the probes and the API's own
+description. Every other path authenticates first (401 before anything else runs)."""
 UNMATCHED_ROUTE = "unmatched"
 Startup = Callable[[Application], Awaitable[None]]
 
