@@ -205,11 +205,11 @@ async def test_every_illegal_move_is_a_conflict_and_writes_nothing(book: Book) -
 
 async def test_a_stale_expected_version_is_a_conflict_with_the_current_version(book: Book) -> None:
     await assign(book, "OFF0005")
-    await book.gql(ACTION, {"officer": "OFF0005", "type": "call"}, role="auditor")
+    await book.gql(ACTION, {"officer": "OFF0005", "type": "call"}, role="auditor")  # leaves the version
     current = (await audit_of(book, "OFF0005"))["version"]
-    assert current == 2
+    assert current == 1
     before = await audit_rows(book)
-    for stale in (0, 1, 3, -1):
+    for stale in (0, 2, 3, -1):
         errors = await book.errors(MOVE, {"officer": "OFF0005", "status": "IN_PROGRESS", "version": stale},
                                    role="auditor")
         assert errors[0]["extensions"]["code"] == "CONFLICT"
