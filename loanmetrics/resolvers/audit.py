@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import strawberry
 
+from loanmetrics.db import generation
 from loanmetrics.graph import types as t
 from loanmetrics.graph.auth import ADMIN_ROLES, AUDIT_ROLES, Principal, Role
 from loanmetrics.graph.errors import bad_request, conflict, forbidden, not_found
@@ -107,7 +108,8 @@ async def assign_auditor(ctx: RequestContext, officer_id: str, assignee_id: str)
         await _history(conn, officer_id, "assignment", "assign", ctx.principal.subject, status, new_status,
                        assignee_id, None)
         info = await _audit_info(conn, officer_id)
-    await ctx.application.data_changed()
+        await generation.bump(conn, generation.Source.AUDIT)
+    await ctx.application.after_commit()
     return info
 
 
@@ -139,7 +141,8 @@ async def update_audit_status(
         )
         await _history(conn, officer_id, "status_change", "status", ctx.principal.subject, old, new, None, notes)
         info = await _audit_info(conn, officer_id)
-    await ctx.application.data_changed()
+        await generation.bump(conn, generation.Source.AUDIT)
+    await ctx.application.after_commit()
     return info
 
 
@@ -160,7 +163,8 @@ async def record_audit_action(ctx: RequestContext, officer_id: str, action_type:
             """,
             officer_id, action_type, row["action_date"], notes,
         )
-    await ctx.application.data_changed()
+        await generation.bump(conn, generation.Source.AUDIT)
+    await ctx.application.after_commit()
     return action_from_row(row)
 
 
@@ -211,5 +215,6 @@ async def upsert_team_member(
             """,
             member_id, member_name, member_email, role, department, is_active,
         )
-    await ctx.application.data_changed()
+        await generation.bump(conn, generation.Source.AUDIT)
+    await ctx.application.after_commit()
     return member_from_row(row)
