@@ -55,8 +55,8 @@ ROUTES = [
     ("PUT", "/api/v1/audit/officers/OFF0001/status"),
     ("POST", "/api/v1/audit/officers/OFF0001/actions"),
     ("GET", "/api/v1/filters/options"),
-    ("GET", "/api/v1/openapi.json"),
 ]
+"""The data routes (the OpenAPI document is public: SPEC §10)."""
 
 
 @pytest.fixture
