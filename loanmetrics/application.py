@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from sqlalchemy.engine import make_url
 
 from loanmetrics.clock import BusinessClock
-from loanmetrics.db import migrate
+from loanmetrics.db import generation, migrate
 from loanmetrics.db.embedded import EmbeddedPostgres
 from loanmetrics.db.engine import Database, libpq_url
 from loanmetrics.db.metric_engine import EngineOptions
@@ -44,6 +44,7 @@ class Application:
     telemetry: Telemetry = field(default_factory=Telemetry)
     cache: ResponseCache | None = None
     persisted_queries: PersistedQueryStore | None = None
+    _cache_listener: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
 
     @property
     def db(self) -> Database:
@@ -73,27 +74,35 @@ class Application:
         self.persisted_queries = PersistedQueryStore(self.settings, self.redis, self.telemetry.cache)
         if self.settings.cache_enabled:
             self.cache = ResponseCache(self.settings, self.redis, self.database, self.telemetry.cache)
-            self.change_listeners.append(self.cache.bump)
+            self._cache_listener = self.cache.bump
+            self.change_listeners.append(self._cache_listener)
 
     @property
     def engine_options(self) -> EngineOptions:
         """The deployment's band thresholds and DQI channel-purity toggle, for the metric engine."""
         return EngineOptions(bands=self.settings.bands, channel_purity_in_dqi=self.settings.channel_purity_in_dqi)
 
-    async def data_changed(self) -> None:
-        """Called after a write commits (ingestion, recalculation, audit): bumps the metrics
-        generation the caches key on, then tells in-process listeners."""
-        async with self.db.raw_session() as conn:
-            await conn.fetchval("SELECT nextval('metrics_generation')")
+    async def after_commit(self) -> None:
+        """Called after a write committed, its generation bump included (db/generation.py): tells
+        in-process listeners at once (the Redis mirror of the generation, which otherwise follows
+        PostgreSQL within GENERATION_TTL_SECONDS). Their failures are logged, never raised: the
+        write and its bump are already durable."""
         for listener in self.change_listeners:
-            await listener()
+            try:
+                await listener()
+            except Exception:
+                log.warning("a change listener failed after a commit; caches follow within seconds", exc_info=True)
+
+    async def data_changed(self) -> None:
+        """Data changed outside the product's writers (a test, a manual repair): bump the
+        generation in a transaction of its own, then tell the listeners."""
+        async with self.db.raw_transaction() as conn:
+            await generation.bump(conn, generation.Source.AUDIT)
+        await self.after_commit()
 
     async def metrics_generation(self) -> int:
-        async with self.db.raw_session() as conn:  # the primary: a standby sees sequences in steps
-            value: int = await conn.fetchval(
-                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM metrics_generation"
-            )
-        return value
+        async with self.db.raw_session() as conn:
+            return await generation.current(conn)
 
     async def redis_ok(self) -> bool:
         if self.redis is None:
@@ -105,7 +114,8 @@ class Application:
 
     async def stop(self) -> None:
         if self.cache is not None:
-            self.change_listeners.remove(self.cache.bump)
+            if self._cache_listener in self.change_listeners:
+                self.change_listeners.remove(self._cache_listener)
             await self.cache.close()
             self.cache = None
         self.persisted_queries = None

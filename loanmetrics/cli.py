@@ -308,7 +308,7 @@ def _ingest(args: argparse.Namespace) -> int:
                     progress.update(task, completed=path.stat().st_size)
             async with application.db.raw_session() as conn:
                 await analyze_tables(conn)
-            await application.data_changed()
+            await application.after_commit()
 
     try:
         asyncio.run(run())
@@ -376,7 +376,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _refresh_loans(args: argparse.Namespace) -> int:
-    from loanmetrics.db import loan_state
+    from loanmetrics.db import generation, loan_state
 
     settings = load_settings()
 
@@ -388,7 +388,8 @@ def _refresh_loans(args: argparse.Namespace) -> int:
                     await loan_state.rebuild_all(conn, today)
                 else:
                     await loan_state.refresh_for_date(conn, today)
-            await application.data_changed()
+                await generation.bump(conn, generation.Source.LOAN_REFRESH)
+            await application.after_commit()
             return today
 
     started = time.perf_counter()

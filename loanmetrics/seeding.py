@@ -38,6 +38,7 @@ async def seed_book(
 ) -> SeedResult:
     """Ingest ``shape``'s book, add the sample team members, refresh planner statistics and bump
     the metrics generation. ``progress`` receives the number of records of each ingested batch."""
+    from loanmetrics.db import generation
     from loanmetrics.db.ingestion.payload import payload_from_document
     from loanmetrics.db.ingestion.service import ingest
     from loanmetrics.db.statistics import analyze_tables
@@ -55,9 +56,10 @@ async def seed_book(
             progress(payload.record_count)
     async with application.db.raw_transaction() as conn:
         await upsert_team_members(conn, team_members(shape.seed))
+        await generation.bump(conn, generation.Source.AUDIT)
     async with application.db.raw_session() as conn:
         await analyze_tables(conn)
-    await application.data_changed()
+    await application.after_commit()
     return result
 
 
@@ -92,7 +94,7 @@ async def recalculate_with_progress(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if result.status == "Completed":
-        await application.data_changed()
+        await application.after_commit()
     return result
 
 

@@ -72,7 +72,10 @@ class Settings(BaseSettings):
     auth: Literal["enabled", "disabled"] = "enabled"
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None
-    jwt_issuer: str = "loanmetrics"
+    jwt_issuer: str | None = None
+    """When set, a token's ``iss`` must equal it; ``token create`` writes it (else "loanmetrics")."""
+    jwt_audience: str | None = None
+    """When set, a token's ``aud`` must name it; ``token create`` writes it."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -105,6 +108,11 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=4_000, ge=10)
     max_query_cost: int = Field(default=50_000, ge=1)
+    """Objects a query can return: lists and connections multiply what they hold by their size."""
+    max_selections: int = Field(default=5_000, ge=10)
+    """Field selections a document holds once its fragments are expanded (a fragment bomb)."""
+    max_field_overlaps: int = Field(default=1_000, ge=0)
+    """Pairs of expanded selections with one response path (quadratic to validate)."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -152,6 +160,11 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    @field_validator("jwt_issuer", "jwt_audience")
+    @classmethod
+    def _optional_text(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("redis_url")
     @classmethod

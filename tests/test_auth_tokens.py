@@ -82,3 +82,73 @@ def test_the_memory_is_bounded(monkeypatch):
     for text in texts:
         verifier.authenticate(f"Bearer {text}")
     assert list(verifier._verified) == texts[2:]
+
+
+def _refusal(verifier: TokenVerifier, text: str) -> str:
+    with pytest.raises(AuthError) as refused:
+        verifier.authenticate(f"Bearer {text}")
+    assert refused.value.status == 401
+    return refused.value.message
+
+
+def test_issuer_and_audience_are_checked_when_configured():
+    later = int(time.time()) + 60
+    strict = TokenVerifier(make_settings(None, jwt_issuer="https://idp.lender.example",
+                                         jwt_audience="loanmetrics-api"))
+    good = token(exp=later, iss="https://idp.lender.example", aud="loanmetrics-api")
+    assert strict.authenticate(f"Bearer {good}").role == Role.VIEWER
+    among = token(exp=later, iss="https://idp.lender.example", aud=["crm", "loanmetrics-api"])
+    assert strict.authenticate(f"Bearer {among}").role == Role.VIEWER
+    assert _refusal(strict, token(exp=later, iss="https://other.example", aud="loanmetrics-api")) == (
+        "the token is not for this server (its issuer)")
+    assert _refusal(strict, token(exp=later, iss="https://idp.lender.example", aud="crm")) == (
+        "the token is not for this server (its audience)")
+    assert _refusal(strict, token(exp=later, aud="loanmetrics-api")) == "the token has no 'iss' claim"
+    assert _refusal(strict, token(exp=later, iss="https://idp.lender.example")) == "the token has no 'aud' claim"
+    assert len(strict._verified) == 2
+
+
+def test_without_configured_checks_any_issuer_and_audience_pass():
+    """The default: tokens minted before these settings existed (iss 'loanmetrics') and tokens of
+    an identity provider that names an audience keep working."""
+    lenient = TokenVerifier(make_settings(None))
+    later = int(time.time()) + 60
+    for claims in ({"iss": "loanmetrics"}, {"iss": "https://anyone.example"}, {"aud": "crm"}, {}):
+        assert lenient.authenticate(f"Bearer {token(exp=later, **claims)}").role == Role.VIEWER
+
+
+def test_minted_tokens_carry_the_configured_issuer_and_audience():
+    plain = jwt.decode(auth.create_token(make_settings(None), role=Role.ETL, subject="core",
+                                         ttl=auth.parse_ttl("1h")), JWT_SECRET, algorithms=["HS256"])
+    assert plain["iss"] == "loanmetrics"
+    assert "aud" not in plain
+    settings = make_settings(None, jwt_issuer="lender", jwt_audience="loanmetrics-api")
+    minted = auth.create_token(settings, role=Role.ETL, subject="core", ttl=auth.parse_ttl("1h"))
+    assert TokenVerifier(settings).authenticate(f"Bearer {minted}").role == Role.ETL
+    claims = jwt.decode(minted, JWT_SECRET, algorithms=["HS256"], audience="loanmetrics-api")
+    assert (claims["iss"], claims["aud"]) == ("lender", "loanmetrics-api")
+    assert "issuer" in _refusal(TokenVerifier(make_settings(None, jwt_issuer="someone-else")), minted)
+
+
+async def test_a_token_for_another_issuer_is_401_over_http(clean_database_url):
+    import httpx
+
+    from loanmetrics.application import create_application
+    from loanmetrics.graph.app import create_app
+
+    application = create_application(make_settings(clean_database_url, jwt_issuer="lender"))
+    await application.start(migrate_schema=False)
+    try:
+        transport = httpx.ASGITransport(app=create_app(application))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            query = {"query": "{ teamMembers { memberId } }"}
+            later = int(time.time()) + 60
+            ours = await client.post("/graphql", json=query, headers={
+                "Authorization": f"Bearer {token(exp=later, iss='lender')}"})
+            assert ours.status_code == 200
+            theirs = await client.post("/graphql", json=query, headers={
+                "Authorization": f"Bearer {token(exp=later, iss='loanmetrics')}"})
+            assert theirs.status_code == 401
+            assert theirs.json()["error"]["message"] == "the token is not for this server (its issuer)"
+    finally:
+        await application.stop()

@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from loanmetrics.application import Application, create_application
+from loanmetrics.db.generation import Source, bump
 from loanmetrics.graph.cache import ADVANCE_SCRIPT, ResponseCache
 from loanmetrics.graph.cache_key import cache_key, normalise_document
 from loanmetrics.graph.generation import GENERATION_QUERY, GenerationReader, GenerationUnavailable
@@ -382,8 +383,8 @@ async def test_flush_never_resurrects_stale_entries(start_app: StartApp, redis_u
     assert await redis_generation(application) == generation  # re-seeded from PostgreSQL
     # the generation key lost while PostgreSQL moved on (a bump that never reached Redis)
     await cache.store(generation, key, b"old")
-    async with application.db.raw_session() as conn:
-        await conn.fetchval("SELECT nextval('metrics_generation')")
+    async with application.db.raw_transaction() as conn:
+        await bump(conn, Source.INGESTION)
     await application.redis.delete("lm:gen")
     assert await cache.lookup(key) == (generation + 1, None)
     assert await redis_generation(application) == generation + 1
@@ -420,8 +421,8 @@ async def test_generation_key_expiry_keeps_hits_and_repairs_a_lost_bump(start_ap
         await asyncio.sleep(0.3)  # lm:gen expired in a quiet period: re-seeded, entries still served
         assert await other.lookup(key) == (generation, b"x")
         # a write whose bump never reached Redis (the writer could not reach it at the time)
-        async with application.db.raw_session() as conn:
-            await conn.fetchval("SELECT nextval('metrics_generation')")
+        async with application.db.raw_transaction() as conn:
+            await bump(conn, Source.INGESTION)
         writer._floor = generation + 1  # what bump() records before it tries Redis
         assert await writer.lookup(key) == (generation + 1, None)  # the writer corrects Redis at once
         await application.redis.set("lm:gen", generation, px=200)  # as if it had not

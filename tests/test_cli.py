@@ -103,6 +103,13 @@ def test_token_create_signs_role_scope_and_expiry(monkeypatch, capsys):
     assert claims["branches"] == ["Wuse", "Garki"]
     assert claims["exp"] - claims["iat"] == 7200
     assert main(["token", "create", "--role", "viewer", "--ttl", "forever"]) == 2
+    assert claims["iss"] == "loanmetrics"
+    monkeypatch.setenv("LOANMETRICS_JWT_ISSUER", "https://lender.example")
+    monkeypatch.setenv("LOANMETRICS_JWT_AUDIENCE", "loanmetrics-api")
+    assert main(["token", "create", "--role", "etl"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), JWT_SECRET, algorithms=["HS256"],
+                        audience="loanmetrics-api", issuer="https://lender.example")
+    assert (claims["role"], claims["iss"], claims["aud"]) == ("etl", "https://lender.example", "loanmetrics-api")
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,11 @@ with the page size."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,9 @@ import orjson
 import pytest
 
 from loanmetrics.graph.request import RequestContext
-from tests.graphql_support import Book, loaded_book
+from tests.graphql_support import MTD, Book, loaded_book
+from tests.hostile_documents import TWO_WINDOWS, bomb
+from tests.live_server import live_server
 
 INJECTIONS = ("' OR 1=1 --", "%_\\", '"; DROP TABLE loans; --', "OFF0001' --", "\\x00\\'", "$1", "{{}}",
               "' UNION SELECT customer_phone FROM loans --", "ＯＦＦ0001", "a" * 5000)
@@ -117,7 +121,59 @@ async def test_a_page_above_the_limit_is_an_error(book: Book, field: str, unchan
 async def test_a_costly_nesting_is_refused(book: Book, unchanged: None) -> None:
     errors = assert_refused(await book.post(
         "{ officers(first: 500) { nodes { loans(first: 500) { nodes { schedule { dueDate } } } } } }"))
-    assert errors[0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert errors[0]["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 1 + 500 + 500 * (1 + 500 + 500 * 25),
+                                       "limit": 50_000}
+    errors = assert_refused(await book.post(
+        "{ officers(first: 500) { nodes { loans(first: 500) { nodes { repayments { paymentAmount } } } } } }"))
+    assert errors[0]["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 1 + 500 + 500 * (1 + 500 + 500 * 20),
+                                       "limit": 50_000}
+
+
+async def test_a_full_officer_page_in_two_windows_is_served(book: Book) -> None:
+    """SPEC §10: a dashboard asking for the whole officer table with every metric field, in the
+    default window and a custom one, is not abuse (26,501 objects against 50,000)."""
+    data = await book.gql(TWO_WINDOWS, role="viewer")
+    nodes = data["officers"]["nodes"]
+    assert len(nodes) == data["officers"]["totalCount"] == len(MTD["officer"])
+    for node in nodes:
+        assert node["metrics"]["periodStart"] == "2026-09-01"
+        assert (node["custom"]["periodStart"], node["custom"]["periodEnd"]) == ("2026-08-01", "2026-08-31")
+        assert len(node["custom"]["riskPenalties"]) == 9
+        assert len(node["metrics"]["portfolio"]["buckets"]) == 6
+
+
+async def test_a_fragment_bomb_is_refused_at_once_while_healthz_answers(book: Book, tmp_path: Path) -> None:
+    """The issue's 1 KB document (n = 20 blocked the only worker 7 s; n = 30 never returned) on a
+    real uvicorn server: refused in milliseconds, and /healthz answers throughout."""
+    with live_server(book.url, tmp_path / "server.log") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            headers = server.headers("viewer")
+            warm = await client.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+            assert warm.status_code == 200
+            for n in (20, 40):
+                probes: list[float] = []
+                prober = asyncio.create_task(_probe_healthz(client, probes))
+                await asyncio.sleep(0.02)
+                began = time.perf_counter()
+                response = await client.post("/graphql", json={"query": bomb(n)}, headers=headers)
+                elapsed = time.perf_counter() - began
+                await asyncio.sleep(0.02)
+                prober.cancel()
+                assert elapsed < 0.1, f"n={n}: {elapsed:.3f} s"
+                assert probes, "no /healthz probe completed"
+                assert max(probes) < 0.1, probes
+                errors = assert_refused(response)
+                assert errors[0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+                assert errors[0]["extensions"]["measure"] == "selections"
+
+
+async def _probe_healthz(client: httpx.AsyncClient, latencies: list[float]) -> None:
+    """GET /healthz again and again, recording each answer's latency, until cancelled."""
+    while True:
+        began = time.perf_counter()
+        assert (await client.get("/healthz")).status_code == 200
+        latencies.append(time.perf_counter() - began)
+        await asyncio.sleep(0.005)
 
 
 # --- injection strings ---------------------------------------------------------------------------

@@ -205,11 +205,11 @@ async def test_every_illegal_move_is_a_conflict_and_writes_nothing(book: Book) -
 
 async def test_a_stale_expected_version_is_a_conflict_with_the_current_version(book: Book) -> None:
     await assign(book, "OFF0005")
-    await book.gql(ACTION, {"officer": "OFF0005", "type": "call"}, role="auditor")
+    await book.gql(ACTION, {"officer": "OFF0005", "type": "call"}, role="auditor")  # leaves the version
     current = (await audit_of(book, "OFF0005"))["version"]
-    assert current == 2
+    assert current == 1
     before = await audit_rows(book)
-    for stale in (0, 1, 3, -1):
+    for stale in (0, 2, 3, -1):
         errors = await book.errors(MOVE, {"officer": "OFF0005", "status": "IN_PROGRESS", "version": stale},
                                    role="auditor")
         assert errors[0]["extensions"]["code"] == "CONFLICT"
@@ -252,8 +252,7 @@ async def test_record_audit_actions_keeps_the_whole_history(book: Book) -> None:
     cached = await audit_of(book, "OFF0006")
     assert cached["actions"] == []
     recorded = []
-    for n, (kind, notes) in enumerate((("call", "no answer"), ("visit", None), ("call", "answered"),
-                                       ("escalate", "to risk"))):
+    for kind, notes in (("call", "no answer"), ("visit", None), ("call", "answered"), ("escalate", "to risk")):
         data = await book.gql(ACTION, {"officer": "OFF0006", "type": kind, "notes": notes}, role="auditor")
         action = data["recordAuditAction"]
         assert without_times(action) == {"officerId": "OFF0006", "actionKind": "action", "actionType": kind,
@@ -261,7 +260,7 @@ async def test_record_audit_actions_keeps_the_whole_history(book: Book) -> None:
                                          "assigneeId": None, "notes": notes}
         recorded.append(action)
         audit = await audit_of(book, "OFF0006")
-        assert audit["version"] == n + 1
+        assert audit["version"] == 0  # an action guards nothing: the version stays
         assert (audit["actionType"], audit["actionNotes"], audit["actionDate"]) == (
             kind, notes, action["actionDate"])
         assert audit["auditStatus"] == "NOT_ASSIGNED"  # an action does not move the status
@@ -273,6 +272,19 @@ async def test_record_audit_actions_keeps_the_whole_history(book: Book) -> None:
     data = await book.gql('{ officers(filter: {officerId: "OFF0006"}) { nodes { audit { actions { actionType } } } } }')
     assert [a["actionType"] for a in data["officers"]["nodes"][0]["audit"]["actions"]] == [
         "assign", "escalate", "call", "visit", "call"]
+
+
+async def test_an_action_between_status_moves_keeps_the_version(book: Book) -> None:
+    """assign -> v1; IN_PROGRESS on v1 -> v2; record an action; RESOLVED on v2 goes through (it
+    was a CONFLICT 'version 3, expected 2' when an action bumped the version)."""
+    assert (await assign(book, "OFF0004"))["version"] == 1
+    assert (await move(book, "OFF0004", "IN_PROGRESS", version=1))["version"] == 2
+    data = await book.gql(ACTION, {"officer": "OFF0004", "type": "visit", "notes": "branch visit"}, role="auditor")
+    assert data["recordAuditAction"]["actionType"] == "visit"
+    assert (await audit_of(book, "OFF0004"))["version"] == 2
+    resolved = await move(book, "OFF0004", "RESOLVED", version=2)
+    assert (resolved["auditStatus"], resolved["version"]) == ("RESOLVED", 3)
+    assert [a["actionType"] for a in resolved["actions"]] == ["status", "visit", "status", "assign"]
 
 
 async def test_bad_audit_actions(book: Book) -> None:

@@ -160,8 +160,8 @@ def graphql_http_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def audited_server(clean_database_url: str) -> Iterator[tuple[str, str]]:
-    with live_server(clean_database_url) as (base, env):
-        yield base, token(env, "viewer")
+    with live_server(clean_database_url) as server:
+        yield server.url, token("viewer")
 
 
 @pytest.mark.slow

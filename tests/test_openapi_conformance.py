@@ -51,8 +51,8 @@ async def _book_database() -> str:
 def book_server() -> Iterator[tuple[str, str]]:
     url = asyncio.run(_book_database())
     try:
-        with live_server(url) as (base, env):
-            yield base, token(env, "admin")
+        with live_server(url) as server:
+            yield server.url, token("admin")
     finally:
         asyncio.run(drop_database(url))
 

@@ -39,20 +39,29 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-async def embedded_app(tmp_path: Path) -> AsyncIterator[tuple[Application, Any]]:
-    """An application on its own embedded PostgreSQL, and the server handle to stop/start it."""
+async def embedded_database(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
+    """A migrated database on its own embedded PostgreSQL, and the server handle to stop/start it."""
     embedded = EmbeddedPostgres(tmp_path / "pgdata")
     url = await ensure_database(embedded.start())
     engine = create_engine(url, pool_size=1)
     await migrate.upgrade(engine)
     await engine.dispose()
+    try:
+        yield url, embedded._server
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+async def embedded_app(embedded_database: tuple[str, Any]) -> AsyncIterator[tuple[Application, Any]]:
+    """An application on its own embedded PostgreSQL, and the server handle to stop/start it."""
+    url, server = embedded_database
     application = create_application(make_settings(url))
     await application.start(migrate_schema=False)
     try:
-        yield application, embedded._server
+        yield application, server
     finally:
         await application.stop()
-        embedded.stop()
 
 
 def _restart(server: Any, *, stopped: bool) -> None:
@@ -79,7 +88,9 @@ async def test_database_restart_answers_503_then_recovers(embedded_app):
         assert down_sync.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
         assert down_graphql.status_code == 503
         assert (await client.get("/healthz")).status_code == 200
-        assert (await client.get("/readyz", headers=headers)).status_code == 503
+        not_ready = await client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["checks"]["database"].startswith("unavailable")
 
         await asyncio.to_thread(_restart, server, stopped=True)
         deadline = time.monotonic() + 30
@@ -91,6 +102,90 @@ async def test_database_restart_answers_503_then_recovers(embedded_app):
         assert again.status_code == 200
         assert again.json()["results"]["loans"]["unchanged"] == 2  # nothing lost, nothing doubled
         assert (await client.post("/graphql", json={"query": OFFICERS}, headers=headers)).status_code == 200
+
+
+OUTAGE_QUERIES = (
+    '{ loan(loanId: "L1") { loanId } }',
+    '{ loan(loanId: "NO-SUCH-LOAN") { loanId } }',
+    '{ officer(officerId: "OF1") { officerId officerName } }',
+    '{ officer(officerId: "OF1") { officerId } __typename }',
+    "{ officers(first: 2) { totalCount } }",
+)
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("cache", ["redis", "none"])
+async def test_a_database_outage_is_503_whatever_the_query(embedded_database, redis_url, cache):
+    """SPEC §13: a request whose execution hit an unavailable database answers 503, never 200
+    with null data (a client reads a null loan as "not found"). With Redis (or no cache) nothing
+    reads PostgreSQL before the query itself, so each field meets the outage on its own."""
+    url, server = embedded_database
+    overrides: dict[str, Any] = {"redis_url": redis_url} if cache == "redis" else {"cache_enabled": False}
+    application = create_application(make_settings(url, **overrides))
+    await application.start(migrate_schema=False)
+    try:
+        transport = httpx.ASGITransport(app=create_app(application))
+        admin, viewer = bearer(application, "admin"), bearer(application, "viewer")
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            assert (await client.post("/api/v1/etl/sync", json=small_book(), headers=admin)).status_code == 200
+            # up: the loan exists (and, with Redis, the generation is known there); the outage's
+            # documents are new, so no cached answer can stand in for them
+            up = await client.post("/graphql", json={"query": '{ loan(loanId: "L1") { customerId } }'},
+                                   headers=viewer)
+            assert up.json() == {"data": {"loan": {"customerId": "C1"}}}
+
+            await asyncio.to_thread(_restart, server, stopped=False)
+            for query in OUTAGE_QUERIES:
+                down = await client.post("/graphql", json={"query": query}, headers=viewer)
+                assert down.status_code == 503, (query, down.text)
+                codes = {error["extensions"]["code"] for error in down.json()["errors"]}
+                assert codes == {"SERVICE_UNAVAILABLE"}, (query, down.text)
+            for path in ("/api/v1/metrics/officers/OF1", "/api/v1/metrics/officers"):
+                down = await client.get(path, headers=viewer)
+                assert down.status_code == 503, (path, down.text)
+                assert down.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+            assert (await client.get("/healthz")).status_code == 200
+
+            await asyncio.to_thread(_restart, server, stopped=True)
+            deadline = time.monotonic() + 30
+            while True:
+                again = await client.post("/graphql", json={"query": OUTAGE_QUERIES[0]}, headers=viewer)
+                if again.status_code == 200 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            assert again.json() == {"data": {"loan": {"loanId": "L1"}}}
+    finally:
+        await application.stop()
+
+
+async def test_lost_connections_are_recognised_as_outages(database_url):
+    """asyncpg reports a connection PostgreSQL dropped mid-operation in several ways; each is a
+    503, while errors of the request itself are not."""
+    import asyncpg
+
+    from loanmetrics.graph.app import is_database_unavailable
+
+    conn = await asyncpg.connect(database_url)
+    await conn.close()
+    with pytest.raises(asyncpg.exceptions.InterfaceError) as closed:
+        await conn.fetchval("SELECT 1")
+    assert is_database_unavailable(closed.value)
+    assert is_database_unavailable(asyncpg.exceptions.InternalClientError("cannot switch to state 12"))
+    wrapped = RuntimeError("while reading")
+    wrapped.__cause__ = asyncpg.exceptions.InternalClientError("cannot switch to state 12")
+    assert is_database_unavailable(wrapped)
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(asyncpg.exceptions.DataError) as bad_argument:  # the client's value, not an outage
+            await conn.fetchval("SELECT $1::int", "not a number")
+        with pytest.raises(asyncpg.exceptions.UndefinedTableError) as bad_sql:
+            await conn.fetchval("SELECT * FROM no_such_table")
+    finally:
+        await conn.close()
+    assert not is_database_unavailable(bad_argument.value)
+    assert not is_database_unavailable(bad_sql.value)
+    assert not is_database_unavailable(asyncpg.exceptions.OutdatedSchemaCacheError("cached plan changed"))
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ async def test_metrics_requires_a_token_and_a_reading_role(client: httpx.AsyncCl
 async def test_metrics_exposes_request_latency_and_cache_counters(client: httpx.AsyncClient, app: Application):
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/no-such-route", headers=bearer(app, "viewer"))).status_code == 404
-    assert (await client.get("/readyz")).status_code == 401  # counted under its route, too
+    assert (await client.post("/api/v1/etl/sync")).status_code == 401  # counted under its route, too
     assert app.cache is not None
     key = app.cache.key("{ officers { officerId } }", None, "viewer||")
     generation, _ = await app.cache.lookup(key)
@@ -52,7 +52,8 @@ async def test_metrics_exposes_request_latency_and_cache_counters(client: httpx.
     assert 'loanmetrics_request_seconds_bucket{le="0.005",method="GET",operation="",route="/healthz",status="2xx"}' \
         in text
     assert 'loanmetrics_request_seconds_count{method="GET",operation="",route="unmatched",status="4xx"} 1.0' in text
-    assert 'loanmetrics_request_seconds_count{method="GET",operation="",route="/readyz",status="4xx"} 1.0' in text
+    assert ('loanmetrics_request_seconds_count{method="POST",operation="",route="/api/v1/etl/sync",status="4xx"} 1.0'
+            in text)
     assert "loanmetrics_cache_hits_total 1.0" in text
     assert "loanmetrics_cache_misses_total 1.0" in text
     assert "loanmetrics_cache_errors_total 0.0" in text

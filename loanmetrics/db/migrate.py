@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -21,8 +22,15 @@ def alembic_config() -> Config:
     return config
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest migration shipped with this code (read from the scripts once per process)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+STORED_REVISIONS = "SELECT version_num FROM alembic_version"
+"""The revisions a database is at, without Alembic's migration context (which logs two lines
+each time it is configured: a readiness probe every few seconds would fill the log)."""
 
 
 def _upgrade(connection: Connection, target: str) -> None:

@@ -315,8 +315,18 @@ metric_dirty = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Small key/value rows the application keeps in the database (metrics generation, the business
-# date the loan fields were last refreshed for).
+# The metrics generation the response cache keys on: one counter per kind of writer, bumped in
+# the write's own transaction (db/generation.py); the generation is their sum.
+metrics_generation = Table(
+    "metrics_generation",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("generation", BigInteger, nullable=False, server_default="0"),
+    *_timestamps(),
+)
+
+# Small key/value rows the application keeps in the database (the business date the loan fields
+# were last refreshed for, the demo's seeding marker).
 app_state = Table(
     "app_state",
     metadata,

@@ -27,17 +27,21 @@ from loanmetrics.graph.endpoint import graphql_endpoint
 from loanmetrics.graph.etl import etl_sync
 from loanmetrics.graph.health import healthz, readyz
 from loanmetrics.graph.http_middleware import add_http_middleware
+from loanmetrics.graph.request_body import TrackedBody
 from loanmetrics.graph.responses import error_response
 from loanmetrics.graph.schema import build_schema
 from loanmetrics.graph.scrape import metrics
 from loanmetrics.logs import configure_logging
+from loanmetrics.resolvers.rest import OPENAPI_PATH
 from loanmetrics.resolvers.rest import routes as rest_routes
 from loanmetrics.scheduler.service import SchedulerService
 from loanmetrics.settings import load_settings
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", OPENAPI_PATH})
+"""Routes that return no data and need no token (SPEC §10): the probes and the API's own
+description. Every other path authenticates first (401 before anything else runs)."""
 Startup = Callable[[Application], Awaitable[None]]
 
 
@@ -45,9 +49,10 @@ class RequestContextMiddleware:
     """Authentication (401 before anything else runs) and masked 5xx errors of every HTTP request;
     the request id, access log line and latency sample come from ``AccessMiddleware`` outside it."""
 
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier) -> None:
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, max_body_bytes: int = 64 * 1024 * 1024) -> None:
         self.app = app
         self.verifier = verifier
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,11 +60,15 @@ class RequestContextMiddleware:
             return
         request_id: str = scope.get("request_id", "")
         started = False
+        body = TrackedBody(scope, receive, self.max_body_bytes)
+        receive = body.receive
 
         async def send_started(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if message["status"] >= 400:
+                    await body.drain()  # so the client reads this answer, not a reset (SPEC §10)
             await send(message)
 
         try:
@@ -98,10 +107,23 @@ def _masked_error(exc: Exception, request_id: str) -> Response:
     return error_response(500, "INTERNAL_ERROR", "internal error", {"request_id": request_id})
 
 
+CLOSED_CONNECTION = ("connection is closed", "connection was closed")
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) means the database could not be reached or the connection
+    was lost (a 503 the client retries), as opposed to a fault of the request or of our code."""
     if isinstance(exc, OperationalError | ConnectionError | OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
         return True
     if isinstance(exc, asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError):
+        return True
+    # a connection dropped mid-operation leaves asyncpg's protocol in a state it cannot leave
+    # ("cannot switch to state 12"); a stale statement cache is no outage
+    if isinstance(exc, asyncpg.exceptions.InternalClientError) and not isinstance(
+        exc, asyncpg.exceptions.OutdatedSchemaCacheError
+    ):
+        return True
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and any(text in str(exc) for text in CLOSED_CONNECTION):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
@@ -148,7 +170,8 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={AuthError: _auth_exception_handler})
     app.state.application = application
     app.state.schema = build_schema(application.settings)
-    app.add_middleware(RequestContextMiddleware, verifier=TokenVerifier(application.settings))
+    app.add_middleware(RequestContextMiddleware, verifier=TokenVerifier(application.settings),
+                       max_body_bytes=application.settings.max_body_bytes)
     add_http_middleware(app, application.settings)
     app.add_middleware(AccessMiddleware, telemetry=application.telemetry,
                        known_paths=frozenset(route.path for route in routes))

@@ -62,16 +62,22 @@ class AuthError(Exception):
         self.message = message
 
 
+DEFAULT_ISSUER = "loanmetrics"
+"""The ``iss`` of minted tokens when no issuer is configured (none is then checked)."""
+
 VERIFIED_TOKENS = 4096
 """Verified tokens remembered per process (oldest forgotten first)."""
 
 
 class TokenVerifier:
-    """Verifies bearer tokens with the configured HS256 secret or RS256 public key."""
+    """Verifies bearer tokens with the configured HS256 secret or RS256 public key, and their
+    issuer and audience when those are configured (an identity provider's RS256 tokens meant for
+    other services then fail here)."""
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.auth_enabled
         self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
         if settings.jwt_public_key:
             key = settings.jwt_public_key
             self.key: str | bytes = Path(key).read_text() if not key.lstrip().startswith("-----") else key
@@ -110,10 +116,18 @@ class TokenVerifier:
                 token,
                 self.key,
                 algorithms=self.algorithms,
-                options={"require": ["sub", "exp"]},
+                issuer=self.issuer,
+                audience=self.audience,
+                # without a configured audience any ``aud`` is accepted (PyJWT would refuse them all)
+                options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
             )
         except jwt.ExpiredSignatureError:
             raise AuthError(401, "UNAUTHENTICATED", "the token has expired") from None
+        except (jwt.InvalidIssuerError, jwt.InvalidAudienceError) as exc:
+            claim = "issuer" if isinstance(exc, jwt.InvalidIssuerError) else "audience"
+            raise AuthError(401, "UNAUTHENTICATED", f"the token is not for this server (its {claim})") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError(401, "UNAUTHENTICATED", f"the token has no {exc.claim!r} claim") from None
         except jwt.PyJWTError:
             raise AuthError(401, "UNAUTHENTICATED", "the token is not valid") from None
         try:
@@ -173,10 +187,12 @@ def create_token(
     claims: dict[str, object] = {
         "sub": subject,
         "role": role.value,
-        "iss": settings.jwt_issuer,
+        "iss": settings.jwt_issuer or DEFAULT_ISSUER,
         "iat": now,
         "exp": now + int(ttl.total_seconds()),
     }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
     if branches:
         claims["branches"] = list(branches)
     if regions:

@@ -1,10 +1,11 @@
 """The whole-response cache (SPEC §9): encoded GraphQL responses under (generation, key).
 
-The metrics generation is the PostgreSQL sequence ``metrics_generation``, bumped by
-``Application.data_changed`` after every committed write, before the write returns. A lookup
-returns a generation g only when PostgreSQL is already at g or beyond, and the request's own query
-runs after the lookup, so whatever it stores under g includes every write numbered up to g; a
-later write makes PostgreSQL (and Redis) go past g, and older entries are never read again.
+The metrics generation lives in PostgreSQL (``metrics_generation``, db/generation.py) and every
+write bumps it inside its own transaction, so it is exactly as durable as the write and visible
+exactly when the write is. A lookup returns a generation g only when PostgreSQL is already at g or
+beyond, and the request's own query runs after the lookup, so whatever it stores under g includes
+every write numbered up to g; a later write makes PostgreSQL (and Redis) go past g, and older
+entries are never read again.
 
 With Redis (shared by all replicas)::
 
@@ -18,9 +19,10 @@ A lookup is one EVALSHA (LOOKUP_SCRIPT: GET lm:gen, then GET the entry under it)
 missing (Redis restarted or flushed, or the key expired) it is re-seeded from PostgreSQL, which is
 never behind any number ever written to Redis, so a lost key cannot bring old entries back. A
 Redis generation below one this process has already seen (restored from an old snapshot, or a
-bump that never arrived) is corrected before use. The expiry of lm:gen bounds what remains: a
-bump lost while a replica could not reach Redis is repaired from PostgreSQL within
-GENERATION_TTL_SECONDS for the other replicas (immediately for the replica that wrote).
+bump that never arrived) is corrected before use. The expiry of lm:gen bounds what remains: after
+a commit whose Redis step never ran (the process killed, Redis unreachable for that moment), every
+replica reads the committed generation within GENERATION_TTL_SECONDS (SPEC §9: no answer older
+than a commit is served more than 5 seconds after it).
 
 Without Redis, each process keeps a bounded LRU keyed by (generation, key) and reads the
 generation from PostgreSQL on every lookup (``graph.generation``), so replicas without Redis are
@@ -55,7 +57,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NAMESPACE = "lm"
-GENERATION_TTL_SECONDS = 5.0
+GENERATION_TTL_SECONDS = 4.0
+"""Under SPEC §9's 5 seconds: a re-seed that read PostgreSQL just before a commit may store the
+older number a moment after it."""
 BACKOFF_SECONDS = 1.0
 
 # KEYS[1] = generation key; ARGV[1] = entry prefix ("lm:resp:"), ARGV[2] = cache key.
@@ -169,10 +173,10 @@ class ResponseCache:
             await self._call(lambda: redis.set(self.entry_key(generation, key), body, ex=self._ttl_seconds))
 
     async def bump(self) -> None:
-        """After a committed write (the PostgreSQL sequence is already bumped): raise the Redis
+        """After a committed write (its generation bump committed with it): raise the Redis
         generation to the PostgreSQL value. Tried even during the failure backoff: an
         invalidation matters more than 50 ms on a write. Without Redis there is nothing to do:
-        every lookup reads the sequence."""
+        every lookup reads PostgreSQL."""
         if self._advance_script is None:
             return
         generation = await self.database_generation()
@@ -181,7 +185,7 @@ class ResponseCache:
             await self._script(self._advance_script, generation, self._generation_ttl_ms, self._entry_prefix, "")
 
     async def database_generation(self) -> int:
-        """The sequence's current value, read on the primary (see ``graph.generation``)."""
+        """The committed generation, read on the primary (see ``graph.generation``)."""
         return await self._generations.read()
 
     async def close(self) -> None:

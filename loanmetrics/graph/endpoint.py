@@ -155,8 +155,9 @@ async def execute_document(
     if context.notices:
         body["extensions"] = {"notices": context.notices}
     encoded = orjson.dumps(body)
+    # a field that could not reach the database is no answer: a null there would read as "not found"
     unavailable = any(e.get("extensions", {}).get("code") == "SERVICE_UNAVAILABLE" for e in errors)
-    status = 503 if unavailable and result.data is None else 200
+    status = 503 if unavailable else 200
     if cache_key is not None and cache is not None and not errors:
         await cache.store(generation, cache_key, encoded)
     return Outcome(status, encoded)

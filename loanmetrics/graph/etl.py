@@ -47,8 +47,9 @@ async def etl_sync(request: Request) -> Response:
         return error_response(exc.status, code, exc.message, {"field": exc.field} if exc.field else None)
     result = await ingest(application.db, payload, application.clock.today())
     application.telemetry.count_etl(result.results)
-    if result.changed:
-        await application.data_changed()
+    # The batch's generation bump committed with it. The Redis mirror follows here after every
+    # batch, changed or not: a retry of a batch whose first answer was lost brings it up to date.
+    await application.after_commit()
     log.info(
         "etl batch ingested",
         extra={"sync_id": result.sync_id, "status": result.status, "loans_affected": result.loans_affected},

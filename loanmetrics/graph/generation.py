@@ -1,9 +1,8 @@
-"""Reads the metrics generation (the PostgreSQL sequence ``metrics_generation``) for the cache.
+"""Reads the metrics generation (the ``metrics_generation`` rows, db/generation.py) for the cache.
 
 Without Redis every cache lookup reads it, so it must be cheap and never stale:
 - one dedicated asyncpg connection to the primary (a pooled SQLAlchemy checkout, with its
-  pre-ping and reset, costs ~8x the 50 µs query). Not the read replica: a standby sees sequence
-  values only in steps of 32 (the sequence's WAL prefetch), which would hide bumps;
+  pre-ping and reset, costs ~8x the 50 µs query), where every write commits;
 - concurrent callers share reads, but a caller only takes the result of a read that *started*
   after the caller arrived, so a write that returned before a lookup began is always seen.
 """
@@ -14,9 +13,10 @@ import asyncio
 
 import asyncpg
 
+from loanmetrics.db import generation
 from loanmetrics.db.engine import SERVER_SETTINGS, libpq_url
 
-GENERATION_QUERY = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM metrics_generation"
+GENERATION_QUERY = generation.CURRENT
 CONNECT_TIMEOUT_SECONDS = 5.0
 
 

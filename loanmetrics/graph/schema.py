@@ -1,8 +1,10 @@
 """Schema assembly (SPEC §6): Query and Mutation roots over the resolvers, plus the limits.
 
 Resolvers live in ``resolvers/``; these roots only unpack arguments and pass the request context.
-Extensions are the measured-cheap ones (ENGINEERING.md): parser/validation caches and the
-depth, alias and token limiters; no custom directives and no async per-field hooks.
+Extensions are the measured-cheap ones (ENGINEERING.md): the parser cache with its token limit,
+and the validation cache behind the document limits (graph/limits.py: depth, aliases, expanded
+size, overlaps, cost, all linear in the document); no custom directives and no async per-field
+hooks.
 """
 
 from __future__ import annotations
@@ -14,20 +16,13 @@ from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext, Info
 
 from loanmetrics.graph import types as t
-from loanmetrics.graph.cost import QueryCostLimiter
 from loanmetrics.graph.fast_execution import FastExecutionContext, PlanCache
+from loanmetrics.graph.limits import DocumentLimits, LimitedValidation, Limits
 from loanmetrics.graph.request import RequestContext
 from loanmetrics.resolvers import aggregates, audit, loans, officers, operations
 from loanmetrics.settings import Settings
@@ -109,7 +104,8 @@ class Mutation:
     ) -> t.AuditInfo:
         return await audit.update_audit_status(info.context, str(officer_id), status, notes, expected_version)
 
-    @strawberry.mutation(description="Auditor or admin: record an audit action (kept in the history).")
+    @strawberry.mutation(description="Auditor or admin: record an audit action (kept in the history; the audit "
+                                     "version, which guards assignment and status, does not change).")
     async def record_audit_action(
         self, info: Ctx, officer_id: strawberry.ID, action_type: str, notes: str | None = None
     ) -> t.AuditAction:
@@ -162,11 +158,8 @@ def build_schema(settings: Settings, *, compiled_plans: bool = True) -> strawber
 
         extensions=[_per_request(extension) for extension in (
             ParserCache(maxsize=256),
-            ValidationCache(maxsize=256),
-            QueryDepthLimiter(max_depth=settings.max_query_depth),
-            MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             MaxTokensLimiter(max_token_count=settings.max_tokens),
-            QueryCostLimiter(max_cost=settings.max_query_cost, max_page_size=settings.max_page_size),
+            LimitedValidation(DocumentLimits(Limits.of(settings)), maxsize=256),
         )],
     )
     schema.compiled_plans = compiled_plans

@@ -1,6 +1,8 @@
 """Audit workflow (SPEC §7): assignment, status moves with optimistic concurrency, actions, and
-the team. Every change appends to audit_actions (the history the original design lost) and
-bumps audit_tracking.version in the same transaction.
+the team. Every change appends to audit_actions (the history the original design lost).
+audit_tracking.version guards the assignment and the status: assignments and status moves
+increment it; recording an action (a call, a visit) adds to the history and changes neither, so
+an auditor's next move with the version they read still goes through.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import strawberry
 
+from loanmetrics.db import generation
 from loanmetrics.graph import types as t
 from loanmetrics.graph.auth import ADMIN_ROLES, AUDIT_ROLES, Principal, Role
 from loanmetrics.graph.errors import bad_request, conflict, forbidden, not_found
@@ -105,7 +108,8 @@ async def assign_auditor(ctx: RequestContext, officer_id: str, assignee_id: str)
         await _history(conn, officer_id, "assignment", "assign", ctx.principal.subject, status, new_status,
                        assignee_id, None)
         info = await _audit_info(conn, officer_id)
-    await ctx.application.data_changed()
+        await generation.bump(conn, generation.Source.AUDIT)
+    await ctx.application.after_commit()
     return info
 
 
@@ -137,7 +141,8 @@ async def update_audit_status(
         )
         await _history(conn, officer_id, "status_change", "status", ctx.principal.subject, old, new, None, notes)
         info = await _audit_info(conn, officer_id)
-    await ctx.application.data_changed()
+        await generation.bump(conn, generation.Source.AUDIT)
+    await ctx.application.after_commit()
     return info
 
 
@@ -153,12 +158,13 @@ async def record_audit_action(ctx: RequestContext, officer_id: str, action_type:
         await conn.execute(
             """
             UPDATE audit_tracking
-            SET action_type = $2, action_date = $3, action_notes = $4, version = version + 1, updated_at = now()
+            SET action_type = $2, action_date = $3, action_notes = $4, updated_at = now()
             WHERE officer_id = $1
             """,
             officer_id, action_type, row["action_date"], notes,
         )
-    await ctx.application.data_changed()
+        await generation.bump(conn, generation.Source.AUDIT)
+    await ctx.application.after_commit()
     return action_from_row(row)
 
 
@@ -211,5 +217,6 @@ async def upsert_team_member(
             """,
             member_id, member_name, member_email, role, department, is_active, member_phone,
         )
-    await ctx.application.data_changed()
+        await generation.bump(conn, generation.Source.AUDIT)
+    await ctx.application.after_commit()
     return member_from_row(row)

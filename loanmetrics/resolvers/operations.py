@@ -54,7 +54,7 @@ async def recalculate(ctx: RequestContext, as_of: date | None, start: date | Non
     result = await run_recalculation(application.db, application.engine_options, as_of=as_of, start=start,
                                      calculation_type="manual")
     if result.status == "Completed":
-        await application.data_changed()
+        await application.after_commit()
     row = await ctx.fetchrow("SELECT * FROM metric_calculation_log WHERE id = $1", result.run_id)
     return run_from_row(row)
 

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from loanmetrics.db import daily_metrics
+from loanmetrics.db import daily_metrics, generation
 from loanmetrics.db.engine import Database
 from loanmetrics.db.metric_engine import PLANNER_SETTINGS, EngineOptions
 from loanmetrics.scheduler.calculation_log import complete_run, fail_run, open_run
@@ -125,6 +125,7 @@ async def _run(
         await conn.execute("DELETE FROM metric_dirty WHERE id = ANY($1::bigint[])", changes.ids)
         await conn.execute("DELETE FROM loan_state_prior WHERE id = ANY($1::bigint[])", changes.prior_ids)
         await complete_run(conn, run_id, processed=total, updated=written)
+        await generation.bump(conn, generation.Source.RECALCULATION)
     return total, written
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from loanmetrics.db import loan_state
+from loanmetrics.db import generation, loan_state
 from loanmetrics.scheduler.leader import LeaderLock
 from loanmetrics.scheduler.recalculation import RunResult, recalculate
 
@@ -85,7 +85,7 @@ class SchedulerService:
             )
             outcome.status = result.status.lower()
             if result.status == "Completed":
-                await app.data_changed()
+                await app.after_commit()
         return result
 
     async def daily_job(self) -> RunResult | None:
@@ -97,9 +97,10 @@ class SchedulerService:
         async with self._observed("daily_refresh") as outcome:
             async with app.db.raw_transaction() as conn:
                 await loan_state.refresh_for_date(conn, today)
+                await generation.bump(conn, generation.Source.LOAN_REFRESH)
             result = await recalculate(
                 app.db, app.engine_options, as_of=today - timedelta(days=1), calculation_type="daily",
             )
             outcome.status = result.status.lower()
-            await app.data_changed()
+            await app.after_commit()
         return result

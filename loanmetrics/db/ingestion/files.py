@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import ijson
-import jiter
 
-from loanmetrics.db.ingestion.payload import ENTITIES, Payload, PayloadError, payload_from_document
+from loanmetrics.db.ingestion.payload import ENTITIES, Payload, PayloadError, decode_json, payload_from_document
 
 
 @dataclass
@@ -69,8 +68,11 @@ def read_json_file(path: Path, *, batch_records: int) -> Iterator[Chunk]:
         def records() -> Iterator[tuple[str, Any]]:
             for entity in ENTITIES:
                 handle.seek(0)
-                for record in ijson.items(handle, f"data.{entity}.item", use_float=False):
-                    yield entity, record
+                try:
+                    for record in ijson.items(handle, f"data.{entity}.item", use_float=False):
+                        yield entity, record
+                except ijson.JSONError as exc:  # malformed, or bytes that are not UTF-8
+                    raise PayloadError(f"{path.name} is not valid JSON: {_first_line(exc)}") from None
 
         for payload in batches(records(), batch_records=batch_records, sync_type=sync_type):
             index = ENTITIES.index(_last_entity(payload)) if payload.records else passes - 1
@@ -84,13 +86,20 @@ def read_ndjson_file(path: Path, *, batch_records: int, max_records: int) -> Ite
             if not line.strip():
                 continue
             try:
-                document = jiter.from_json(line, float_mode="decimal")
-            except ValueError as exc:
-                raise PayloadError(f"line {number} is not valid JSON: {exc}") from None
+                document = decode_json(line)
+            except PayloadError as exc:
+                raise PayloadError(f"line {number}: {exc.message}") from None
             payload = payload_from_document(document, max_records=max_records)
             pairs = ((entity, record) for entity in ENTITIES for record in payload.records.get(entity, []))
             for part in batches(pairs, batch_records=batch_records, sync_type=payload.sync_type):
                 yield Chunk(part, handle.tell())
+
+
+def _first_line(error: Exception) -> str:
+    text = error.args[0] if error.args else error
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(error).__name__
 
 
 def read_file(path: Path, *, batch_records: int, max_records: int) -> Iterator[Chunk]:
@@ -100,6 +109,13 @@ def read_file(path: Path, *, batch_records: int, max_records: int) -> Iterator[C
 
 
 def _top_level_sync_type(handle: BinaryIO) -> str:
+    try:
+        return _sync_type(handle)
+    except ijson.JSONError as exc:
+        raise PayloadError(f"{Path(handle.name).name} is not valid JSON: {_first_line(exc)}") from None
+
+
+def _sync_type(handle: BinaryIO) -> str:
     for prefix, event, value in ijson.parse(handle):
         if prefix == "sync_type" and event == "string":
             handle.seek(0)

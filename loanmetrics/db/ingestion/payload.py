@@ -6,7 +6,9 @@ the caller's fault as a whole (400); record errors are reported per record later
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import jiter
@@ -41,11 +43,37 @@ class Payload:
 
 def parse_body(body: bytes, *, max_records: int) -> Payload:
     """Bytes -> Payload, or PayloadError naming what is wrong."""
+    return payload_from_document(decode_json(body), max_records=max_records)
+
+
+def decode_json(body: bytes) -> Any:
+    """One JSON document, decimals exact; PayloadError when malformed."""
     try:
-        document = jiter.from_json(body, float_mode="decimal")
+        return jiter.from_json(body, float_mode="decimal")
     except ValueError as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
-    return payload_from_document(document, max_records=max_records)
+        return _with_unencodable_text(body, exc)
+
+
+# jiter's complaints about text it cannot decode: bytes that are not UTF-8, escapes of lone surrogates
+_TEXT_FAULTS = ("unicode", "surrogate", "hex escape")
+
+
+def _with_unencodable_text(body: bytes, error: ValueError) -> Any:
+    """A body whose only fault is text that is not valid Unicode (bytes that are not UTF-8, an
+    escaped lone surrogate such as ``\\ud800``) is read by the standard parser instead, the
+    undecodable bytes kept as lone surrogates: the record holding such a string is rejected on its
+    own (INVALID_TEXT) and the rest of the batch commits. Anything else is a malformed body (400)."""
+    if not any(fault in str(error) for fault in _TEXT_FAULTS):
+        raise PayloadError(f"body is not valid JSON: {error}") from None
+    try:
+        return json.loads(body.decode("utf-8", "surrogateescape"), parse_float=Decimal,
+                          parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise PayloadError(f"body is not valid JSON: {error}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def payload_from_document(document: Any, *, max_records: int) -> Payload:

@@ -19,6 +19,26 @@ MAX_MONEY = Decimal("9999999999999.99")  # NUMERIC(15,2)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def storable_text(value: str) -> bool:
+    """Whether PostgreSQL can store ``value`` as text: no NUL, and valid Unicode (UTF-8 encodable)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(value: str) -> str:
+    """``value`` for a JSON response: lone surrogates (which no encoder accepts) written as escapes."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode()
+    return value
+
+
 def _parse_date(value: Any) -> date:
     """Exactly YYYY-MM-DD (pydantic's lax date would also take timestamps)."""
     if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-" and _ISO_DATE.match(value):
@@ -53,7 +73,8 @@ IsoDate = Annotated[date, BeforeValidator(_parse_date)]
 # Native pydantic-core constraints (no Python call per value): >= 0, NUMERIC(15,2), whole cents.
 Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=2, allow_inf_nan=False)]
 Rate = Annotated[Decimal, BeforeValidator(_parse_rate)]
-# PostgreSQL text cannot hold NUL: refuse it here rather than fail the batch's statement.
+# PostgreSQL text cannot hold NUL: refuse it here rather than fail the batch's statement. Text
+# that is not valid Unicode (lone surrogates) pydantic refuses itself (``string_unicode``).
 NO_NUL = r"^[^\x00]*$"
 Key = Annotated[str, Field(min_length=1, max_length=100, strict=True, pattern=NO_NUL)]
 Text = Annotated[str, Field(max_length=1000, strict=True, pattern=NO_NUL)]

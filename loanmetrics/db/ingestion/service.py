@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from loanmetrics.db import loan_state
+from loanmetrics.db import generation, loan_state
 from loanmetrics.db.engine import Database
 from loanmetrics.db.ingestion import writer
 from loanmetrics.db.ingestion.payload import ENTITIES, Payload
@@ -54,7 +54,8 @@ class SyncResult:
     @property
     def changed(self) -> bool:
         """Whether readers may see something new: a written record, or recomputed loan state (a
-        schedule replacement that only deleted rows, a ``full`` sync on a new business date)."""
+        schedule replacement that only deleted rows, a ``full`` sync on a new business date).
+        Such a batch bumped the metrics generation in its own transaction."""
         return self.loans_affected > 0 or any(
             counts["inserted"] or counts["updated"] for counts in self.results.values()
         )
@@ -139,6 +140,8 @@ async def ingest(
             )
             affected = len(touched)
         computation_ms = round((time.perf_counter() - started) * 1000)
+        if affected or stage.wrote_anything():
+            await generation.bump(conn, generation.Source.INGESTION)  # committed with the batch (SPEC §9)
         await checkpoint("loan_state")
 
     for name in ENTITIES:
@@ -218,6 +221,10 @@ class _Stage:
     schedule_changed: set[str] = field(default_factory=set)
     payments_changed: set[str] = field(default_factory=set)
     fresh: set[str] = field(default_factory=set)  # new loans whose schedule state the writer built
+
+    def wrote_anything(self) -> bool:
+        """Whether a record was inserted or updated (minimal officers and customers included)."""
+        return any(self.created.values()) or any(w.inserted or w.updated for w in self.written.values())
 
     def preparer(self, unit: _Unit | None) -> Callable[[], writer.Rows] | None:
         return None if unit is None else lambda: self.prepare(unit)

@@ -25,6 +25,8 @@ from loanmetrics.db.ingestion.records import (
     Record,
     RepaymentRecord,
     ScheduleRecord,
+    printable,
+    storable_text,
 )
 from loanmetrics.db.ingestion.rules import Violation
 
@@ -48,7 +50,7 @@ class Entity:
 
     def entity_id(self, raw: Any) -> str | None:
         key = self.raw_key(raw)
-        return None if key is None else "#".join(str(part) for part in cast(tuple[Any, ...], key))
+        return None if key is None else printable("#".join(str(part) for part in cast(tuple[Any, ...], key)))
 
 
 ENTITY_SPECS: dict[str, Entity] = {
@@ -89,8 +91,9 @@ _PYDANTIC_CODES = {
     "string_too_short": "EMPTY_VALUE",
     "string_too_long": "TOO_LONG",
     "string_pattern_mismatch": "INVALID_TEXT",
+    "string_unicode": "INVALID_TEXT",
 }
-_MESSAGES = {"INVALID_TEXT": "must not contain NUL characters"}
+_MESSAGES = {"INVALID_TEXT": "must be valid UTF-8 text without NUL characters"}
 
 
 # Where an error sits in the response, whatever order the chunks were checked in: phase one
@@ -166,13 +169,14 @@ class ValidatedBatch:
 
     def named_loan_ids(self) -> list[str]:
         """Every loan id the batch's records name, as sent: the loans whose stored disbursement
-        dates phase two may need (a superset is harmless)."""
+        dates phase two may need (a superset is harmless). These are looked up before the records
+        are validated, so only text PostgreSQL can hold is sent."""
         named: set[str] = set()
         for name in ("loans", "loan_schedules", "repayments"):
             for raw in self.raw[name]:
                 if isinstance(raw, dict):
                     loan_id = raw.get("loan_id")
-                    if isinstance(loan_id, str):
+                    if isinstance(loan_id, str) and storable_text(loan_id):  # the others fail as INVALID_TEXT
                         named.add(loan_id)
         return sorted(named)
 
