@@ -16,13 +16,13 @@ import asyncpg
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from loanmetrics.graph.auth import READ_ROLES, AuthError, Principal
 from loanmetrics.graph.cache_key import MEMO_MAX_CHARS
 from loanmetrics.graph.context import application_of, principal_of
+from loanmetrics.graph.pages import graphiql_page, wants_graphiql
 from loanmetrics.graph.request import RequestContext
 from loanmetrics.graph.telemetry import label_operation
 
@@ -165,6 +165,8 @@ def _masked(error: GraphQLError, request_id: str) -> dict[str, Any]:
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    if wants_graphiql(request.scope):
+        return graphiql_page(request)  # public: the page carries no data (SPEC §10)
     application = application_of(request)
     principal = principal_of(request)
     request_id: str = request.scope.get("request_id", "")
@@ -173,7 +175,8 @@ async def graphql_endpoint(request: Request) -> Response:
     schema = request.app.state.schema
     if request.method == "GET":
         if "query" not in request.query_params:
-            return HTMLResponse(get_graphql_ide_html())
+            return Response(_error_body("a GET request needs a query parameter (GraphiQL is served to browsers "
+                                        "that accept text/html)", "BAD_REQUEST"), 400, media_type=JSON)
         variables_text = request.query_params.get("variables")
         try:
             raw_variables = orjson.loads(variables_text) if variables_text else None
