@@ -285,4 +285,4 @@ async def test_graphiql_opens_on_the_riskiest_officers_query_and_it_runs(book: B
     assert first["metrics"]["riskBand"] in {"GREEN", "WATCH", "AMBER", "RED"}
     assert set(first["metrics"]["fimr"]) == {"value", "numerator", "denominator", "band"}
     assert first["audit"]["auditStatus"] == "NOT_ASSIGNED"
-    assert "Authentication is disabled" in default_query(auth_enabled=False)
+    assert "Authentication is disabled here" in default_query(auth_enabled=False)

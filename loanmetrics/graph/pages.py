@@ -49,7 +49,10 @@ OFFICER_METRICS_SELECTION = (
 )
 DEFAULT_QUERY_BODY = (
     "query RiskiestOfficers {\n"
-    "  officers(first: 10, sort: {field: RISK_SCORE, direction: ASC}) {\n"
+    "  officers(\n"
+    "    first: 10\n"
+    "    sort: {field: RISK_SCORE, direction: ASC}\n"
+    "  ) {\n"
     "    totalCount\n"
     "    nodes {\n"
     "      officerId\n"
@@ -67,21 +70,24 @@ TOKEN_PLACEHOLDER = "paste a token from: loanmetrics token create --role viewer"
 
 
 def default_query(auth_enabled: bool) -> str:
-    """The opening query with a comment on what it shows and how to authenticate."""
+    """The opening query with a comment on what it shows and how to authenticate (lines short
+    enough for the editor pane)."""
     lines = [
-        "# Loan Officer Metrics: the ten riskiest loan officers (lowest risk score first) this month,",
-        "# that is month to date of the latest calculated day, with risk band, FIMR and audit status.",
-        "# Run it with Ctrl-Enter or the \u25b6 button; the Docs and Explorer panes list every field.",
+        "# The ten riskiest loan officers this month (month to",
+        "# date of the latest calculated day), lowest risk score",
+        "# first, with risk band, FIMR and audit status.",
+        "# Run it: Ctrl-Enter or the \u25b6 button. The Docs and",
+        "# Explorer panes (left bar) list every field.",
         "#",
     ]
     if auth_enabled:
         lines += [
-            "# Queries need a bearer token: put it in the Headers tab below as",
+            "# Queries need a bearer token: in Headers (below) put",
             '#   {"Authorization": "Bearer <token>"}',
-            "# (an operator mints one with: loanmetrics token create --role viewer).",
+            "# with a token from: loanmetrics token create --role viewer",
         ]
     else:
-        lines.append("# Authentication is disabled on this server (the local demo): no token is needed.")
+        lines.append("# Authentication is disabled here (the local demo).")
     return "\n".join(lines) + "\n\n" + DEFAULT_QUERY_BODY
 
 
