@@ -128,9 +128,10 @@ def _ndjson_payloads(handle: BinaryIO, max_records: int) -> Iterator[tuple[int, 
         if not line.strip():
             continue
         try:
-            document = jiter.from_json(line, float_mode="decimal")
+            document = jiter.from_json(line.strip(), float_mode="decimal")
         except ValueError as exc:
-            raise PayloadError(f"line {number} is not valid JSON: {exc}") from None
+            reason = str(exc).replace(" at line 1 column ", " at column ")
+            raise PayloadError(f"line {number} is not valid JSON: {reason}") from None
         try:
             payload = payload_from_document(document, max_records=max_records, whole="the line")
         except PayloadError as exc:
