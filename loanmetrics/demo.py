@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from loanmetrics.application import Application
     from loanmetrics.synthetic import BookShape
 
+DEMO_DIRECTORY = "demo"
+"""The demo's data lives in ``LOANMETRICS_DATA_DIR/demo`` unless LOANMETRICS_DATA_DIR is set."""
+
 DEMO_STATE_KEY = "demo_book"
 """``app_state`` key of the seeded book's shape and whether its seeding finished."""
 
@@ -95,6 +98,9 @@ def run_demo(options: DemoOptions) -> int:
     configured = load_settings()
     if configured.today is None:  # LOANMETRICS_TODAY (or the TOML file) still wins
         overrides["today"] = demo_business_date(BusinessClock(timezone=configured.timezone).today())
+    if "data_dir" not in configured.model_fields_set:
+        # the synthetic book must never become the data of a `loanmetrics serve` in the same folder
+        overrides["data_dir"] = configured.data_dir / DEMO_DIRECTORY
     if "LOANMETRICS_LOG_JSON" not in os.environ and "LOANMETRICS_CONFIG" not in os.environ:
         overrides["log_json"] = False  # a person reads this terminal, not a log shipper
     prepared: list[DemoBook] = []
