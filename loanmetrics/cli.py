@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         from loanmetrics.db import failures
 
         failure = str(exc) if isinstance(exc, failures.DatabaseUnavailableError) else None
-        failure = failure or failures.describe(exc, _configured_database_url())
+        failure = failure or failures.describe(exc, _configured_database_url(), from_driver=True)
         if failure is None:
             raise
         print(f"error: {failure}", file=sys.stderr)

@@ -33,11 +33,15 @@ def where(url: str | None) -> str:
     return f"PostgreSQL at {address}, database {parsed.database or '(default)'!r}"
 
 
-def describe(exc: BaseException, url: str | None) -> str | None:
+def describe(exc: BaseException, url: str | None, *, from_driver: bool = False) -> str | None:
     """One line naming the database and the reason, when ``exc`` (or what caused it) is a failure
-    to connect to or log in to the database; None for anything else."""
+    to connect to or log in to the database; None for anything else. ``from_driver``: count a
+    socket error only when the database driver raised or wrapped it (not, say, Redis)."""
     target = where(url)
-    for cause in _chain(exc):
+    causes = list(_chain(exc))
+    if from_driver and not any(type(cause).__module__.startswith(("asyncpg", "sqlalchemy")) for cause in causes):
+        return None
+    for cause in causes:
         if isinstance(cause, asyncpg.InvalidCatalogNameError):
             return f"{target}: {cause} (create it, or correct DATABASE_URL)"
         if isinstance(cause, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
