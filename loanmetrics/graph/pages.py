@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 GRAPHQL_PATH = "/graphql"
 API_DOCS_PATH = "/api/v1/docs"
-OPENAPI_PATH = "/api/v1/openapi.json"
+OPENAPI_PATH = "/api/v1/openapi.json"  # resolvers.rest.OPENAPI_PATH; importing it here would be circular
 PUBLIC_PAGES = frozenset({"/", API_DOCS_PATH})
 TEMPLATES = Path(__file__).with_name("templates")
 LANDING_DATABASE_TIMEOUT = 2.0
