@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 # Only what the package needs (everything installable lives under loanmetrics/; README.md is its readme).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY loanmetrics ./loanmetrics
 RUN pip install . && rm -rf /src/build
 
@@ -27,7 +27,7 @@ ENV LOANMETRICS_HOST=0.0.0.0 \
     LOANMETRICS_DATA_DIR=/var/lib/loanmetrics
 EXPOSE 8000
 
-# /healthz is the only route that needs no token. The slim image has no curl: use Python.
+# /healthz needs no token. The slim image has no curl: use Python.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('LOANMETRICS_PORT', '8000') + '/healthz', timeout=2)"]
 

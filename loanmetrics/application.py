@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from sqlalchemy.engine import make_url
 
 from loanmetrics.clock import BusinessClock
-from loanmetrics.db import generation, migrate
+from loanmetrics.db import failures, generation, migrate
 from loanmetrics.db.embedded import EmbeddedPostgres
 from loanmetrics.db.engine import Database, libpq_url
 from loanmetrics.db.metric_engine import EngineOptions
@@ -60,9 +60,19 @@ class Application:
             url = await ensure_database(self.embedded.start())
         self.database = Database.connect(url, self.settings.database_read_url)
         should_migrate = self.settings.migrate_on_start if migrate_schema is None else migrate_schema
-        if should_migrate:
-            await migrate.upgrade(self.database.engine)
-        await self.database.open_query_pool()
+        try:
+            # one round trip, so an unusable database stops every command at start, in one line
+            async with self.database.raw_session() as conn:
+                await conn.fetchval("SELECT 1")
+            if should_migrate:
+                await migrate.upgrade(self.database.engine)
+            await self.database.open_query_pool()
+        except Exception as exc:
+            failure = failures.describe(exc, self.settings.database_url)
+            if failure is None:
+                raise
+            await self.stop()
+            raise failures.DatabaseUnavailableError(failure) from exc
         if self.settings.redis_url:
             timeout = self.settings.redis_timeout_ms / 1000
             # one immediate retry on a fresh connection (a pooled one may be dead after a Redis
@@ -138,11 +148,10 @@ def create_application(settings: Settings) -> Application:
 
 def check_serving(settings: Settings, host: str) -> None:
     """Rules for a listening server: tokens must be verifiable; auth off only on loopback."""
-    if settings.auth_enabled and settings.jwt_secret is None and settings.jwt_public_key is None:
-        raise ConfigurationError(
-            "configuration error: LOANMETRICS_JWT_SECRET: required when LOANMETRICS_AUTH=enabled "
-            "(or set LOANMETRICS_JWT_PUBLIC_KEY for RS256)"
-        )
+    if settings.auth_enabled and settings.jwt_public_key is not None and not settings.jwt_public_key.strip():
+        raise ConfigurationError("configuration error: LOANMETRICS_JWT_PUBLIC_KEY: is empty")
+    if settings.auth_enabled and settings.jwt_public_key is None:
+        settings.signing_secret()
     if not settings.auth_enabled and not is_loopback(host):
         raise ConfigurationError(
             f"configuration error: LOANMETRICS_AUTH: 'disabled' is refused when binding to {host!r}; "

@@ -13,12 +13,13 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from loanmetrics import __version__
 from loanmetrics.settings import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -40,73 +41,176 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # an unusable database, at start-up or later: one line, not a driver traceback
+        from loanmetrics.db import failures
+
+        failure = str(exc) if isinstance(exc, failures.DatabaseUnavailableError) else None
+        failure = failure or failures.describe(exc, _configured_database_url(), from_driver=True)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     return code
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loanmetrics", description="Loan Officer Metrics Server")
-    commands = parser.add_subparsers(title="commands")
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error on one line: what is wrong and where to look."""
 
-    serve = commands.add_parser("serve", help="run the HTTP server (GraphQL, REST, ETL)")
-    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
-    serve.add_argument("--no-scheduler", action="store_true", help="API only: run no scheduled jobs")
-    serve.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations on start")
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _whole_number(low: int, high: int | None = None, what: str = "") -> Callable[[str], int]:
+    """An argparse type for an integer flag within [low, high], refused naming the flag."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"{low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is not {what or 'allowed'} ({bounds})")
+        return value
+
+    parse.__name__ = what or "number"
+    return parse
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+PORT = _whole_number(1, 65535, "a port number")
+WORKERS = _whole_number(1, 64, "a number of worker processes")
+POSITIVE = _whole_number(1, None, "a positive number")
+NOT_NEGATIVE = _whole_number(0, None, "a number of zero or more")
+ANY_INTEGER = _whole_number(-(2**63), 2**63 - 1, "an integer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="loanmetrics",
+        description="Loan Officer Metrics Server: loan-officer performance and portfolio-risk metrics "
+                    "over GraphQL, REST and ETL, on PostgreSQL.",
+        epilog="Settings come from the environment (DATABASE_URL, REDIS_URL, LOANMETRICS_*) or a TOML file "
+               "named by LOANMETRICS_CONFIG; a flag wins over its variable. 'loanmetrics COMMAND --help' "
+               "describes a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"loanmetrics {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP server (GraphQL, REST, ETL)",
+                                description="Run the HTTP server. With no DATABASE_URL it starts an embedded "
+                                            "PostgreSQL under LOANMETRICS_DATA_DIR.")
+    serve.add_argument("--host", default=None, help="bind address (default: LOANMETRICS_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=PORT, default=None, help="port (default: LOANMETRICS_PORT, else 8000)")
+    serve.add_argument("--workers", type=WORKERS, default=None,
+                       help="worker processes (default: LOANMETRICS_WORKERS, else 1)")
+    serve.add_argument("--no-scheduler", action="store_true",
+                       help="API only: run no scheduled jobs (default: jobs run, led by one replica)")
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="do not apply pending migrations on start (default: apply them)")
     serve.set_defaults(run=_serve)
 
-    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate = commands.add_parser("migrate", help="apply pending database migrations",
+                                  description="Apply pending Alembic migrations to the configured database.")
     migrate.set_defaults(run=_migrate)
 
-    ingest = commands.add_parser("ingest", help="load ETL payload files (JSON or newline-delimited JSON)")
-    ingest.add_argument("files", nargs="+", type=Path)
-    ingest.add_argument("--batch-records", type=int, default=10_000, help="records per transaction")
+    ingest = commands.add_parser(
+        "ingest", help="load ETL payload files (JSON or newline-delimited JSON)",
+        description="Load ETL payload files: one SPEC §4 payload per .json file, or one per line in a "
+                    ".ndjson/.jsonl file. Every file is checked whole before its first batch is written. "
+                    "Exit status 1 when a record was rejected, 2 when a file is not a payload.",
+    )
+    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE", help="payload files, loaded in order")
+    ingest.add_argument("--batch-records", type=POSITIVE, default=10_000,
+                        help="records per transaction (default: 10000)")
     ingest.set_defaults(run=_ingest)
 
-    seed = commands.add_parser("seed", help="write a synthetic loan book through the ingestion path")
-    seed.add_argument("--officers", type=int, default=50)
-    seed.add_argument("--loans", type=int, default=10_000)
-    seed.add_argument("--days", type=int, default=120)
-    seed.add_argument("--seed", type=int, default=1)
-    seed.add_argument("--batch-records", type=int, default=10_000)
+    seed = commands.add_parser("seed", help="write a synthetic loan book through the ingestion path",
+                               description="Write a synthetic loan book into the configured database, "
+                                           "through the ingestion path, dated up to the business date.")
+    seed.add_argument("--officers", type=POSITIVE, default=50, help="loan officers (default: 50)")
+    seed.add_argument("--loans", type=NOT_NEGATIVE, default=10_000, help="loans (default: 10000)")
+    seed.add_argument("--days", type=POSITIVE, default=120, help="days of history (default: 120)")
+    seed.add_argument("--seed", type=ANY_INTEGER, default=1,
+                      help="random seed: the same seed, the same book (default: 1)")
+    seed.add_argument("--batch-records", type=POSITIVE, default=10_000,
+                      help="records per transaction (default: 10000)")
     seed.set_defaults(run=_seed)
 
-    recalc = commands.add_parser("recalc", help="recalculate daily metrics in the foreground (backfills)")
-    recalc.add_argument("--as-of", type=date.fromisoformat, default=None, help="last date (default: business date)")
-    recalc.add_argument("--from", dest="start", type=date.fromisoformat, default=None,
-                        help="first date of a backfill (default: only --as-of)")
+    recalc = commands.add_parser("recalc", help="recalculate daily metrics in the foreground (backfills)",
+                                 description="Recalculate the daily metrics now, with a progress bar.")
+    recalc.add_argument("--as-of", type=_iso_date, default=None,
+                        help="last date, YYYY-MM-DD (default: the business date)")
+    recalc.add_argument("--from", dest="start", type=_iso_date, default=None,
+                        help="first date of a backfill, YYYY-MM-DD (default: only --as-of)")
     recalc.add_argument("--incremental", action="store_true",
-                        help="what the 15-minute job does: only the changes since the last run")
+                        help="what the 15-minute job does: only the changes since the last run "
+                             "(default: recalculate the dates whole)")
     recalc.set_defaults(run=_recalc)
 
     demo = commands.add_parser(
-        "demo", help="embedded database, a synthetic book with history, then serve with auth disabled (loopback)"
+        "demo", help="embedded database, a synthetic book with history, then serve with auth disabled (loopback)",
+        description="The local demo: an embedded PostgreSQL, a synthetic book seeded through the ingestion "
+                    "path, daily metrics backfilled, then the server with authentication disabled on a loopback "
+                    "address. The business date is the last day of the previous month (LOANMETRICS_TODAY "
+                    "overrides it). Later runs reuse the data.",
     )
-    demo.add_argument("--host", default="127.0.0.1", help="loopback bind address (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    demo.add_argument("--officers", type=int, default=50, help="officers of a new book (default 50)")
-    demo.add_argument("--loans", type=int, default=10_000, help="loans of a new book (default 10000)")
-    demo.add_argument("--days", type=int, default=120, help="days of history and of backfilled metrics (default 120)")
-    demo.add_argument("--seed", type=int, default=1, help="random seed of a new book (default 1)")
+    demo.add_argument("--host", default="127.0.0.1", help="loopback bind address (default: 127.0.0.1)")
+    demo.add_argument("--port", type=PORT, default=8000, help="port (default: 8000)")
+    demo.add_argument("--officers", type=POSITIVE, default=50, help="officers of a new book (default: 50)")
+    demo.add_argument("--loans", type=NOT_NEGATIVE, default=10_000, help="loans of a new book (default: 10000)")
+    demo.add_argument("--days", type=POSITIVE, default=120,
+                      help="days of history and of backfilled metrics (default: 120)")
+    demo.add_argument("--seed", type=ANY_INTEGER, default=1, help="random seed of a new book (default: 1)")
     demo.set_defaults(run=_demo)
 
-    refresh = commands.add_parser("refresh-loans", help="recompute every loan's fields for the business date")
-    refresh.add_argument("--rebuild", action="store_true", help="also rebuild loan state from the raw tables")
+    refresh = commands.add_parser("refresh-loans", help="recompute every loan's fields for the business date",
+                                  description="Recompute every loan's as-of fields (DPD, tags) for the business "
+                                              "date, as the scheduler does after midnight.")
+    refresh.add_argument("--rebuild", action="store_true",
+                         help="also rebuild loan state from the raw tables (default: reuse the maintained state)")
     refresh.set_defaults(run=_refresh_loans)
 
-    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL) of this version")
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL) of this version",
+                                 description="Print the GraphQL schema (SDL) of this version on stdout.")
     export.set_defaults(run=_export_schema)
 
-    token = commands.add_parser("token", help="API tokens")
-    token_commands = token.add_subparsers(title="token commands")
-    create = token_commands.add_parser("create", help="mint a bearer token signed with LOANMETRICS_JWT_SECRET")
-    create.add_argument("--role", required=True, choices=["viewer", "auditor", "admin", "etl"])
-    create.add_argument("--branch", action="append", default=[], help="restrict to a branch (repeatable)")
-    create.add_argument("--region", action="append", default=[], help="restrict to a region (repeatable)")
-    create.add_argument("--ttl", default="30d", help="lifetime such as 30d, 12h, 45m (default 30d)")
+    token = commands.add_parser("token", help="API tokens", description="API tokens.")
+    token_commands = token.add_subparsers(title="token commands", metavar="COMMAND")
+    create = token_commands.add_parser(
+        "create", help="mint a bearer token signed with LOANMETRICS_JWT_SECRET",
+        description="Print a bearer token (HS256) signed with LOANMETRICS_JWT_SECRET.",
+    )
+    create.add_argument("--role", required=True, choices=["viewer", "auditor", "admin", "etl"],
+                        help="what the token may do (required)")
+    create.add_argument("--branch", action="append", default=[],
+                        help="restrict to a branch, repeatable (default: every branch)")
+    create.add_argument("--region", action="append", default=[],
+                        help="restrict to a region, repeatable (default: every region)")
+    create.add_argument("--ttl", default="30d", help="lifetime such as 30d, 12h, 45m (default: 30d)")
     create.add_argument("--sub", default=None, help="subject (default: the role name)")
     create.set_defaults(run=_token_create)
+    token.set_defaults(run=lambda args: _usage(token))
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _configured_database_url() -> str | None:
+    try:
+        return load_settings().database_url
+    except ConfigurationError:
+        return None
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -144,7 +248,6 @@ def serve(
     import uvicorn
 
     from loanmetrics.application import check_serving, ensure_database
-    from loanmetrics.db import migrate
     from loanmetrics.db.embedded import EmbeddedPostgres
 
     overrides = dict(overrides or {})
@@ -152,9 +255,13 @@ def serve(
     check_serving(settings, settings.host)
     _check_port_free(settings.host, settings.port)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead so the
-    # embedded PostgreSQL below is stopped too. Installed before the embedded server starts so a
-    # SIGTERM during migrations or the demo's seeding also stops it.
-    previous = signal.signal(signal.SIGTERM, _exit_normally)
+    # embedded PostgreSQL below is stopped too. A hang-up (the terminal closed) is a SIGTERM here;
+    # SIGINT ends in KeyboardInterrupt, which unwinds the same way. Installed before the embedded
+    # server starts so a signal during migrations or the demo's seeding also stops it.
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _exit_normally),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, _hang_up),
+    }
     embedded: EmbeddedPostgres | None = None
     try:
         url = settings.database_url
@@ -162,8 +269,7 @@ def serve(
             embedded = EmbeddedPostgres(settings.pgdata)
             url = asyncio.run(ensure_database(embedded.start()))
             print(f"embedded PostgreSQL running from {embedded.pgdata}", file=sys.stderr)
-        if migrate_schema:
-            asyncio.run(_run_with_engine(url, migrate.upgrade))
+        asyncio.run(_prepare_database(url, settings.database_url, migrate_schema=migrate_schema))
         if prepare is not None:
             prepare(settings, url)
         # Worker processes read their settings from the environment.
@@ -187,11 +293,15 @@ def serve(
             lifespan="on",
         )
     finally:
-        # A second SIGTERM must not interrupt stopping the embedded server half way.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # A second signal must not interrupt stopping the embedded server half way.
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in previous:
+            signal.signal(signum, signal.SIG_IGN)
         if embedded is not None:
             embedded.stop()
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
 
 
@@ -240,12 +350,30 @@ def _exit_normally(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-async def _run_with_engine(url: str, action: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
+def _hang_up(signum: int, frame: object) -> None:
+    """SIGHUP as SIGTERM: whichever handler SIGTERM has now runs (uvicorn's graceful shutdown
+    while serving, ``_exit_normally`` before and after). With several workers uvicorn's supervisor
+    keeps its own meaning of SIGHUP: restart the workers."""
+    signal.raise_signal(signal.SIGTERM)
+
+
+async def _prepare_database(url: str, configured_url: str | None, *, migrate_schema: bool) -> None:
+    """Connect once (so an unusable database fails here, in one line, not in every worker), then
+    apply pending migrations unless told not to."""
+    from loanmetrics.db import failures, migrate
     from loanmetrics.db.engine import create_engine
 
     engine = create_engine(url, pool_size=1)
     try:
-        await action(engine)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+        if migrate_schema:
+            await migrate.upgrade(engine)
+    except Exception as exc:
+        failure = failures.describe(exc, configured_url)
+        if failure is None:
+            raise
+        raise failures.DatabaseUnavailableError(failure) from exc
     finally:
         await engine.dispose()
 
@@ -288,6 +416,7 @@ def _ingest(args: argparse.Namespace) -> int:
             return 2
     totals: dict[str, dict[str, int]] = {}
     errors: list[dict[str, Any]] = []
+    current: list[Path] = []  # the file being read, for the error line
 
     async def run() -> None:
         async with _started(settings) as application:
@@ -296,6 +425,7 @@ def _ingest(args: argparse.Namespace) -> int:
                 TextColumn("{task.fields[records]} records"), transient=False,
             ) as progress:
                 for path in args.files:
+                    current.append(path)
                     task = progress.add_task(path.name, total=path.stat().st_size, records=0)
                     done = 0
                     chunks = read_file(path, batch_records=args.batch_records, max_records=settings.max_batch_records)
@@ -313,7 +443,7 @@ def _ingest(args: argparse.Namespace) -> int:
     try:
         asyncio.run(run())
     except PayloadError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {current[-1] if current else 'ingest'}: {exc.message}", file=sys.stderr)
         return 2
     print_totals(totals, errors)
     return 1 if errors else 0

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from loanmetrics.application import Application
     from loanmetrics.synthetic import BookShape
 
+DEMO_DIRECTORY = "demo"
+"""The demo's data lives in ``LOANMETRICS_DATA_DIR/demo`` unless LOANMETRICS_DATA_DIR is set."""
+
 DEMO_STATE_KEY = "demo_book"
 """``app_state`` key of the seeded book's shape and whether its seeding finished."""
 
@@ -38,7 +41,16 @@ OFFICERS_QUERY = (
     "{ officers(first: 5, sort: {field: RISK_SCORE, direction: ASC}) { totalCount nodes { officerId "
     "officerName branch metrics { riskScore riskBand fimr { value band } } } } }"
 )
-"""The example printed for GraphiQL: the five riskiest officers (lowest risk score first)."""
+"""The example printed for curl: the five riskiest officers (lowest risk score first)."""
+
+
+def demo_business_date(today: date) -> date:
+    """The last day of the previous month. The first screen is month to date of the business date,
+    and FIMR counts only loans disbursed in the window whose first installment is already due:
+    early in a month that cohort is empty (on the 6th FIMR was null for every officer), while a
+    whole month holds the loans of its first three weeks on weekly schedules and its first two on
+    fortnightly ones."""
+    return today.replace(day=1) - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -76,10 +88,19 @@ def run_demo(options: DemoOptions) -> int:
     if options.officers < 1 or options.loans < 0 or options.days < 1:
         _say("error: --officers and --days must be at least 1 and --loans not negative")
         return 2
+    from loanmetrics.clock import BusinessClock
+    from loanmetrics.settings import load_settings
+
     started = time.perf_counter()
     overrides: dict[str, object] = {
         "auth": "disabled", "host": options.host, "port": options.port, "scheduler_enabled": True,
     }
+    configured = load_settings()
+    if configured.today is None:  # LOANMETRICS_TODAY (or the TOML file) still wins
+        overrides["today"] = demo_business_date(BusinessClock(timezone=configured.timezone).today())
+    if "data_dir" not in configured.model_fields_set:
+        # the synthetic book must never become the data of a `loanmetrics serve` in the same folder
+        overrides["data_dir"] = configured.data_dir / DEMO_DIRECTORY
     if "LOANMETRICS_LOG_JSON" not in os.environ and "LOANMETRICS_CONFIG" not in os.environ:
         overrides["log_json"] = False  # a person reads this terminal, not a log shipper
     prepared: list[DemoBook] = []
@@ -89,7 +110,9 @@ def run_demo(options: DemoOptions) -> int:
         prepared.append(asyncio.run(prepare_book(settings, url, options)))
 
     def announce(settings: Settings) -> None:
-        sys.stdout.write(banner(settings, prepared[0], time.perf_counter() - started) + "\n")
+        sys.stdout.write(
+            banner(settings, prepared[0], time.perf_counter() - started, date_chosen="today" in overrides) + "\n"
+        )
         sys.stdout.flush()
 
     try:
@@ -227,8 +250,14 @@ async def _count(application: Application, table: str) -> int:
     return value
 
 
-def banner(settings: Settings, book: DemoBook, elapsed: float) -> str:
-    """What to open and what to type, printed once the port accepts connections."""
+def banner(settings: Settings, book: DemoBook, elapsed: float, *, date_chosen: bool = False) -> str:
+    """What to open and what to type, printed once the port accepts connections. ``date_chosen``:
+    the demo picked the business date (no LOANMETRICS_TODAY)."""
+    origin = (
+        "the last day of last month (LOANMETRICS_TODAY=YYYY-MM-DD picks another)" if date_chosen
+        else "from LOANMETRICS_TODAY"
+    )
+    window_start = book.business_date.replace(day=1)
     base = f"http://{_url_host(settings.host)}:{settings.port}"
     body = json.dumps({"query": OFFICERS_QUERY})
     history = (
@@ -238,14 +267,16 @@ def banner(settings: Settings, book: DemoBook, elapsed: float) -> str:
     lines = [
         "",
         f"Loan Officer Metrics demo ready in {elapsed:.1f} s",
-        f"  book:      {book.officers:,} officers, {book.loans:,} loans, {history}; business date {book.business_date}",
+        f"  book:      {book.officers:,} officers, {book.loans:,} loans, {history}",
+        f"  date:      business date {book.business_date}, {origin};",
+        f"             the default window is month to date: {window_start} to {book.business_date}",
+        f"  home:      {base}/",
         f"  GraphiQL:  {base}/graphql    (authentication disabled: this server listens on loopback only)",
+        f"  REST:      {base}/api/v1/docs",
         f"  health:    {base}/healthz  {base}/readyz  {base}/metrics",
         f"  database:  {book.database_url}",
         "",
-        "Try this query in GraphiQL:",
-        f"  {OFFICERS_QUERY}",
-        "or with curl:",
+        "GraphiQL opens on a query of the riskiest officers. The same from a terminal:",
         f"  curl -s {base}/graphql -H 'Content-Type: application/json' -d '{body}'",
         "",
         f"Ctrl-C stops the server. The data stays in {where} and the next `loanmetrics demo` reuses it.",

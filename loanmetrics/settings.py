@@ -183,6 +183,22 @@ class Settings(BaseSettings):
     def auth_enabled(self) -> bool:
         return self.auth == "enabled"
 
+    def signing_secret(self) -> str:
+        """The HS256 secret, refused when unset or blank: an empty key signs tokens anyone can forge,
+        and a server holding one would answer every request 401."""
+        if self.jwt_secret is None:
+            raise ConfigurationError(
+                "configuration error: LOANMETRICS_JWT_SECRET: required when LOANMETRICS_AUTH=enabled "
+                "(or set LOANMETRICS_JWT_PUBLIC_KEY for RS256)"
+            )
+        secret = self.jwt_secret.get_secret_value()
+        if not secret.strip():
+            raise ConfigurationError(
+                "configuration error: LOANMETRICS_JWT_SECRET: is empty; set a long random value "
+                "(for example the output of: openssl rand -hex 32)"
+            )
+        return secret
+
     @classmethod
     def settings_customise_sources(
         cls,

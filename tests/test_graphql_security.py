@@ -85,12 +85,15 @@ async def test_no_valid_token_is_401_before_anything_runs(book: Book) -> None:
             await book.http.post("/graphql", content=b"{not json", headers=headers),
             await book.http.post("/graphql", json={"query": MUTATIONS["recalculate"]}, headers=headers),
             await book.http.get("/graphql", params=query, headers=headers),
-            await book.http.get("/graphql", headers={**headers, "Accept": "text/html"}),
+            await book.http.get("/graphql", params=query, headers={**headers, "Accept": "text/html"}),
+            await book.http.get("/graphql", headers={**headers, "Accept": "application/json"}),
         ):
             assert response.status_code == 401, (headers, response.text)
             assert response.json()["error"]["code"] == "UNAUTHENTICATED"
             assert response.headers["WWW-Authenticate"] == "Bearer"
     assert (await book.http.get("/healthz")).status_code == 200
+    # the GraphiQL page itself is public and carries no data (SPEC §10)
+    assert (await book.http.get("/graphql", headers={"Accept": "text/html"})).status_code == 200
 
 
 async def test_an_etl_token_is_403_whatever_it_sends(book: Book) -> None:
@@ -102,7 +105,7 @@ async def test_an_etl_token_is_403_whatever_it_sends(book: Book) -> None:
         await book.http.post("/graphql", content=b"{not json", headers=headers),
         await book.http.post("/graphql", content=b"x" * (2 << 20), headers=headers),
         await book.http.get("/graphql", params={"query": "{ regions { region } }"}, headers=headers),
-        await book.http.get("/graphql", headers={**headers, "Accept": "text/html"}),
+        await book.http.get("/graphql", headers={**headers, "Accept": "application/json"}),
     ):
         assert response.status_code == 403, response.text
         assert response.json()["error"]["code"] == "FORBIDDEN"
@@ -454,10 +457,11 @@ async def test_every_response_carries_a_request_id(book: Book) -> None:
 
 
 async def test_a_browser_get_returns_graphiql(book: Book) -> None:
-    response = await book.http.get("/graphql", headers={**book.headers("viewer"), "Accept": "text/html"})
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert "graphiql" in response.text.lower()
+    for headers in ({"Accept": "text/html"}, {**book.headers("etl"), "Accept": "text/html"}):
+        response = await book.http.get("/graphql", headers=headers)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert 'id="graphiql"' in response.text
 
 
 async def test_get_runs_queries_and_refuses_mutations(book: Book) -> None:

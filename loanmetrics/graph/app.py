@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loanmetrics.application import Application, check_serving, create_application
@@ -27,6 +27,7 @@ from loanmetrics.graph.endpoint import graphql_endpoint
 from loanmetrics.graph.etl import etl_sync
 from loanmetrics.graph.health import healthz, readyz
 from loanmetrics.graph.http_middleware import add_http_middleware
+from loanmetrics.graph.pages import API_DOCS_PATH, api_docs, is_public_page, landing, static_mount
 from loanmetrics.graph.request_body import TrackedBody
 from loanmetrics.graph.responses import error_response
 from loanmetrics.graph.schema import build_schema
@@ -72,7 +73,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if scope["path"] not in PUBLIC_PATHS:
+            if scope["path"] not in PUBLIC_PATHS and not is_public_page(scope):
                 authorization = _header(scope, b"authorization")
                 scope["principal"] = self.verifier.authenticate(authorization)
             await self.app(scope, receive, send_started)
@@ -159,12 +160,15 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
                 await scheduler.stop()
             await application.stop()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/api/v1/etl/sync", etl_sync, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/", landing, methods=["GET"]),
+        Route(API_DOCS_PATH, api_docs, methods=["GET"]),
+        static_mount(),
         *rest_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={AuthError: _auth_exception_handler})
@@ -174,7 +178,7 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
                        max_body_bytes=application.settings.max_body_bytes)
     add_http_middleware(app, application.settings)
     app.add_middleware(AccessMiddleware, telemetry=application.telemetry,
-                       known_paths=frozenset(route.path for route in routes))
+                       known_paths=frozenset(route.path for route in routes if isinstance(route, Route)))
     return app
 
 

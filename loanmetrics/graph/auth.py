@@ -180,9 +180,9 @@ def create_token(
     branches: tuple[str, ...] = (),
     regions: tuple[str, ...] = (),
 ) -> str:
-    """Mint an HS256 token signed with the server's secret (``loanmetrics token create``)."""
-    if settings.jwt_secret is None:
-        raise ValueError("LOANMETRICS_JWT_SECRET is not set: cannot sign a token")
+    """Mint an HS256 token signed with the server's secret (``loanmetrics token create``); a
+    ConfigurationError when the secret is unset or blank."""
+    secret = settings.signing_secret()
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": subject,
@@ -197,4 +197,4 @@ def create_token(
         claims["branches"] = list(branches)
     if regions:
         claims["regions"] = list(regions)
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    return jwt.encode(claims, secret, algorithm="HS256")

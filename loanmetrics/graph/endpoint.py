@@ -18,8 +18,7 @@ import asyncpg
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from loanmetrics.graph.auth import READ_ROLES, AuthError, Principal
@@ -35,6 +34,7 @@ from loanmetrics.graph.graphql_http import (
     from_query_params,
     negotiate,
 )
+from loanmetrics.graph.pages import graphiql_page, wants_graphiql
 from loanmetrics.graph.persisted_queries import NOT_FOUND, PersistedQueryError, requested
 from loanmetrics.graph.request import RequestContext
 from loanmetrics.graph.telemetry import label_operation
@@ -207,6 +207,8 @@ def _masked(error: GraphQLError, request_id: str) -> dict[str, Any]:
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    if wants_graphiql(request.scope):
+        return graphiql_page(request)  # public: the page carries no data (SPEC §10)
     application = application_of(request)
     principal = principal_of(request)
     request_id: str = request.scope.get("request_id", "")
@@ -214,7 +216,8 @@ async def graphql_endpoint(request: Request) -> Response:
         raise AuthError(403, "FORBIDDEN", f"role '{principal.role}' may not use the API")
     schema = request.app.state.schema
     if request.method == "GET" and not {"query", "extensions"} & set(request.query_params):
-        return HTMLResponse(get_graphql_ide_html())
+        return Response(_error_body("a GET request needs a query parameter (GraphiQL is served to browsers "
+                                    "that accept text/html)", "BAD_REQUEST"), 400, media_type=JSON)
     media_type = negotiate(request.headers.get("accept"))
     if media_type is None:
         return Response(_error_body(f"answers are {GRAPHQL_RESPONSE} or {JSON}: accept one of them",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import asyncpg
 
@@ -47,3 +48,36 @@ async def fail_run(database: Database, run_id: int, error: str) -> None:
             """,
             run_id, error[:4000],
         )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """When a run started and ended and how: what an operator checks first, and no figures."""
+
+    calculation_type: str
+    calculation_date: date
+    status: str
+    start_time: datetime
+    end_time: datetime | None
+
+
+async def latest_runs(database: Database) -> tuple[RunSummary | None, RunSummary | None]:
+    """The latest run, and the latest completed one (the same run when it completed)."""
+    async with database.raw_reader() as conn:
+        rows = await conn.fetch(
+            """
+            (SELECT 'latest' AS which, calculation_type, calculation_date, status, start_time, end_time
+             FROM metric_calculation_log ORDER BY id DESC LIMIT 1)
+            UNION ALL
+            (SELECT 'completed', calculation_type, calculation_date, status, start_time, end_time
+             FROM metric_calculation_log WHERE status = 'Completed' ORDER BY id DESC LIMIT 1)
+            """
+        )
+    found = {
+        row["which"]: RunSummary(
+            calculation_type=row["calculation_type"], calculation_date=row["calculation_date"], status=row["status"],
+            start_time=row["start_time"], end_time=row["end_time"],
+        )
+        for row in rows
+    }
+    return found.get("latest"), found.get("completed")

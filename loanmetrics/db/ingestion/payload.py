@@ -76,10 +76,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def payload_from_document(document: Any, *, max_records: int) -> Payload:
-    """Check the envelope's shape (already-parsed JSON) and collect the record lists."""
+def payload_from_document(document: Any, *, max_records: int, whole: str = "body") -> Payload:
+    """Check the envelope's shape (already-parsed JSON) and collect the record lists. ``whole``
+    names the document in the first message: the HTTP body, a file, a line of a file."""
     if not isinstance(document, dict):
-        raise PayloadError("body must be a JSON object")
+        raise PayloadError(
+            f"{whole} must be a JSON object (an ETL payload: {{\"sync_type\": ..., \"data\": {{\"loans\": [...]}}}})"
+        )
     sync_type = document.get("sync_type", "incremental")
     if sync_type not in SYNC_TYPES:
         raise PayloadError("sync_type must be 'incremental' or 'full'", field="sync_type")

@@ -1,0 +1,74 @@
+"""A database that cannot be used, said in one line: which server, and what went wrong.
+
+The drivers report these as tracebacks deep inside SQLAlchemy and asyncpg; an operator needs the
+address they configured and the reason (refused, unknown host, no such database, login refused).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import asyncpg
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class DatabaseUnavailableError(Exception):
+    """The configured database cannot be reached or used; the message is one line for the operator."""
+
+
+def where(url: str | None) -> str:
+    """The server and database a URL names, without its password; the embedded server when none."""
+    if url is None:
+        return "the embedded PostgreSQL"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "DATABASE_URL"
+    host = parsed.host or parsed.query.get("host") or "localhost"
+    if isinstance(host, tuple):
+        host = host[0]
+    address = f"{host}:{parsed.port or 5432}" if not str(host).startswith("/") else str(host)
+    return f"PostgreSQL at {address}, database {parsed.database or '(default)'!r}"
+
+
+def describe(exc: BaseException, url: str | None, *, from_driver: bool = False) -> str | None:
+    """One line naming the database and the reason, when ``exc`` (or what caused it) is a failure
+    to connect to or log in to the database; None for anything else. ``from_driver``: count a
+    socket error only when the database driver raised or wrapped it (not, say, Redis)."""
+    target = where(url)
+    causes = list(_chain(exc))
+    if from_driver and not any(type(cause).__module__.startswith(("asyncpg", "sqlalchemy")) for cause in causes):
+        return None
+    for cause in causes:
+        if isinstance(cause, asyncpg.InvalidCatalogNameError):
+            return f"{target}: {cause} (create it, or correct DATABASE_URL)"
+        if isinstance(cause, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
+            return f"{target}: the login was refused: {cause}"
+        if isinstance(cause, asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError):
+            return f"{target}: the server refuses connections now: {cause}"
+        if isinstance(cause, socket.gaierror):
+            return f"cannot reach {target}: unknown host ({cause.strerror})"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"cannot reach {target}: connection refused (is PostgreSQL running there?)"
+        if isinstance(cause, TimeoutError):
+            return f"cannot reach {target}: no answer (timed out)"
+        if isinstance(cause, ConnectionError | asyncpg.ConnectionDoesNotExistError):
+            return f"lost the connection to {target}: {cause}"
+    return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, what caused it, and SQLAlchemy's wrapped driver errors (``.orig``)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nested in (getattr(current, "orig", None), current.__cause__, current.__context__):
+            if isinstance(nested, BaseException):
+                pending.append(nested)
