@@ -187,5 +187,5 @@ def test_the_cli_rejects_bad_text_per_record_and_bad_files_in_one_line(clean_dat
         broken.write_bytes(body)
         assert main(["ingest", str(broken)]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith(f"error: {name} is not valid JSON"), err
+        assert err.startswith(f"error: {broken}: not valid JSON: lexical error"), err
         assert "Traceback" not in err

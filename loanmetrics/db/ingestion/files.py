@@ -75,7 +75,7 @@ def read_json_file(path: Path, *, batch_records: int) -> Iterator[Chunk]:
                     for record in ijson.items(handle, f"data.{entity}.item", use_float=False):
                         yield entity, record
                 except ijson.JSONError as exc:  # malformed, or bytes that are not UTF-8
-                    raise PayloadError(f"{path.name} is not valid JSON: {_yajl_reason(exc)}") from None
+                    raise PayloadError(f"not valid JSON: {_yajl_reason(exc)}") from None
 
         for payload in batches(records(), batch_records=batch_records, sync_type=sync_type):
             index = ENTITIES.index(_last_entity(payload)) if payload.records else passes - 1
@@ -103,7 +103,10 @@ def check_json_file(handle: BinaryIO) -> Payload:
 
 def _yajl_reason(exc: Exception) -> str:
     """yajl's multi-line message as one line: the reason and the text around the error."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = exc.args[0] if exc.args else exc
+    if isinstance(text, bytes):  # yajl's C backend reports bytes
+        text = text.decode("utf-8", "replace")
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     reason = lines[0] if lines else "malformed"
     if len(lines) > 1 and "(right here)" not in lines[1]:
         reason += f", near: {lines[1][:60]}"
