@@ -15,7 +15,7 @@ must lie within 1e-39 of them), bands in title case. The business date is 2026-0
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -30,6 +30,7 @@ from loanmetrics.db import metric_engine as engine
 from loanmetrics.db.engine import Database
 from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.scheduler.recalculation import recalculate
 from loanmetrics.settings import BandSettings
 from tests.conftest import BUSINESS_DATE
 
@@ -330,6 +331,53 @@ async def test_stock_balances_buckets_overdue_and_porr(db: Database) -> None:
         "porr": F(3613, 5833),
         "dpd_1to6_balance": "1010.00",  # S6
     })
+
+
+# DPD on D of each pinned loan -> its bucket (SPEC §5.3): both sides of every bucket edge.
+EDGE_DPDS = {0: "0", 1: "1_6", 6: "1_6", 7: "7_30", 30: "7_30", 31: "31_60", 60: "31_60", 61: "61_90",
+             90: "61_90", 91: "90_plus"}
+
+
+def _edge_loans() -> list[Json]:
+    """Unpaid bullet loans maturing DPD days before D (due on D itself for DPD 0), each of an
+    amount that names its DPD: 1000 + DPD."""
+    return [loan(f"E{dpd}", "O1", f"{1000 + dpd}.00", "2026-04-01", (D - timedelta(days=dpd)).isoformat())
+            for dpd in EDGE_DPDS]
+
+
+async def test_loans_on_both_sides_of_every_bucket_edge(db: Database) -> None:
+    """DPD 0/1, 6/7, 30/31, 60/61 and 90/91 on D: each loan in its own bucket, in the engine, the
+    reference, the daily table, and the day's transitions (each upper-edge loan crossed its edge
+    between D−1 and D; a lower-edge loan stayed)."""
+    book = await load(db, batch([officer("O1")], _edge_loans()))
+    rows = await run(db, "officer", [(sep(1), D)])
+    expected: dict[str, Any] = {
+        "bucket_0_count": 1, "bucket_0_balance": "1000.00",  # E0
+        "bucket_1_6_count": 2, "bucket_1_6_balance": "2007.00",  # E1 1001 + E6 1006
+        "bucket_7_30_count": 2, "bucket_7_30_balance": "2037.00",  # E7 1007 + E30 1030
+        "bucket_31_60_count": 2, "bucket_31_60_balance": "2091.00",  # E31 1031 + E60 1060
+        "bucket_61_90_count": 2, "bucket_61_90_balance": "2151.00",  # E61 1061 + E90 1090
+        "bucket_90_plus_count": 1, "bucket_90_plus_balance": "1091.00",  # E91
+    }
+    check(rows, book, "officer", "O1", (sep(1), D), {
+        **expected,
+        "active_loans": 10,
+        "overdue_15d_count": 6,  # DPD > 15: 30, 31, 60, 61, 90, 91
+        "dpd_1to6_balance": "2007.00",  # E1 1001 + E6 1006
+    })
+    assert (await recalculate(db, DEFAULT, as_of=D)).status == "Completed"
+    async with db.raw_reader() as conn:
+        daily = await conn.fetchrow(
+            "SELECT * FROM officer_metrics_daily WHERE officer_id = 'O1' AND calculation_date = $1", D)
+        moves = await conn.fetch("SELECT loan_id, from_dpd_bucket, to_dpd_bucket FROM dpd_transitions"
+                                 " WHERE transition_date = $1 ORDER BY loan_id", D)
+    assert daily is not None
+    for name, want in expected.items():
+        assert daily[name] == (Decimal(want) if name.endswith("_balance") else want), name
+    assert {(m["loan_id"], m["from_dpd_bucket"], m["to_dpd_bucket"]) for m in moves} == {
+        ("E1", "0", "1-6"), ("E7", "1-6", "7-30"), ("E31", "7-30", "31-60"), ("E61", "31-60", "61-90"),
+        ("E91", "61-90", "90+"),
+    }
 
 
 async def test_amount_due_7d_and_d06_slippage(db: Database) -> None:
