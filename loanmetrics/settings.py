@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,25 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-
-class BandSettings(BaseModel):
-    """Band boundaries (SPEC §5.6): inclusive, configurable per deployment."""
-
-    model_config = {"frozen": True}
-
-    risk_green: int = 80
-    risk_watch: int = 60
-    risk_amber: int = 40
-    dqi_green: int = 75
-    dqi_watch: int = 65
-    fimr_green: float = 0.03
-    fimr_watch: float = 0.06
-    slippage_green: float = 0.05
-    slippage_watch: float = 0.08
-    roll_green: float = 0.25
-    roll_watch: float = 0.35
-    ayr_green: float = 0.50
-    ayr_watch: float = 0.30
+from loanmetrics.calculators.bands import BandThresholds
 
 
 class Settings(BaseSettings):
@@ -90,7 +72,8 @@ class Settings(BaseSettings):
     daily_refresh_minute: int = Field(default=5, ge=0, le=59)
 
     channel_purity_in_dqi: bool = True
-    bands: BandSettings = BandSettings()
+    bands: BandThresholds = BandThresholds()
+    """Band thresholds (SPEC §5.6): the registry's defaults, each overridable (``LOANMETRICS_BANDS__RISK_GREEN``)."""
 
     max_page_size: int = Field(default=500, ge=1)
     max_query_depth: int = Field(default=12, ge=2)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db import metric_engine as engine
 from loanmetrics.resolvers.metric_rows import snapshot_from_row
-from loanmetrics.settings import BandSettings
 from tests.conftest import BUSINESS_DATE
 from tests.graphql_support import (
     CUSTOM,
@@ -316,7 +316,7 @@ async def test_officer_filters(book: Book, window: str) -> None:
 # --- bands under other thresholds --------------------------------------------------------------
 
 # thresholds that move most bands of the example book away from the defaults'
-OTHER_BANDS = BandSettings(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
+OTHER_BANDS = BandThresholds(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
                            fimr_green=0.3, fimr_watch=0.6, slippage_green=0.6, slippage_watch=1.0,
                            roll_green=0.1, roll_watch=0.3, ayr_green=0.2, ayr_watch=0.1)
 

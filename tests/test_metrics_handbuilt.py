@@ -31,7 +31,6 @@ from loanmetrics.db.engine import Database
 from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
 from loanmetrics.scheduler.recalculation import recalculate
-from loanmetrics.settings import BandSettings
 from tests.conftest import BUSINESS_DATE
 
 Json = dict[str, Any]
@@ -184,17 +183,6 @@ async def run(
     return keyed
 
 
-def thresholds(bands: BandSettings) -> BandThresholds:
-    return BandThresholds(
-        risk_green_min=bands.risk_green, risk_watch_min=bands.risk_watch, risk_amber_min=bands.risk_amber,
-        dqi_green_min=bands.dqi_green, dqi_watch_min=bands.dqi_watch,
-        fimr_green_max=F(str(bands.fimr_green)), fimr_watch_max=F(str(bands.fimr_watch)),
-        slippage_green_max=F(str(bands.slippage_green)), slippage_watch_max=F(str(bands.slippage_watch)),
-        roll_green_max=F(str(bands.roll_green)), roll_watch_max=F(str(bands.roll_watch)),
-        ayr_green_min=F(str(bands.ayr_green)), ayr_watch_min=F(str(bands.ayr_watch)),
-    )
-
-
 def _bucket(name: str) -> tuple[str, str]:
     """'bucket_90_plus_count' -> ('90+', 'count')."""
     label, part = name.removeprefix("bucket_").rsplit("_", 1)
@@ -264,7 +252,7 @@ def check(
     row = rows[(kind, end, key)]
     assert row["period_start"] == start
     reference = group_metrics(
-        book, kind, key, end, start, thresholds=thresholds(options.bands),
+        book, kind, key, end, start, thresholds=options.bands,
         channel_purity_in_dqi=options.channel_purity_in_dqi,
     )
     mismatches = []
@@ -1104,7 +1092,7 @@ async def test_fimr_band_boundaries_with_configured_thresholds(db: Database) -> 
                 repayments.append(repayment(f"{name}{n}-P", f"{name}{n}", "2026-09-10", principal="100.00"))
     book = await load(db, batch([officer(name) for name in cohorts], loans, repayments=repayments))
     window = (sep(1), D)
-    options = engine.EngineOptions(bands=BandSettings(fimr_green=0.25, fimr_watch=0.5))
+    options = engine.EngineOptions(bands=BandThresholds(fimr_green=0.25, fimr_watch=0.5))
     rows = await run(db, "officer", [window], options)
     expected = {"FA": (F(1, 4), "Green"), "FB": (F(1, 3), "Watch"), "FC": (F(1, 2), "Watch"),
                 "FD": (F(3, 5), "Flag")}

@@ -13,13 +13,13 @@ import httpx
 import pytest
 
 from loanmetrics.application import Application
+from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
 from loanmetrics.db.metric_engine import EngineOptions
 from loanmetrics.db.team_members import upsert_team_members
 from loanmetrics.resolvers.rest.common import graphql_failure
 from loanmetrics.scheduler.recalculation import recalculate
-from loanmetrics.settings import BandSettings
 from tests.conftest import BUSINESS_DATE, bearer
 from tests.graphql_support import band_of_ratio, band_of_score
 
@@ -397,7 +397,7 @@ async def test_officer_detail_on_a_date(rest: Rest, client: httpx.AsyncClient, b
 
 
 # thresholds that move most bands of the example book away from the defaults'
-OTHER_BANDS = BandSettings(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
+OTHER_BANDS = BandThresholds(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
                            fimr_green=0.3, fimr_watch=0.6, slippage_green=0.6, slippage_watch=1.0,
                            roll_green=0.1, roll_watch=0.3, ayr_green=0.2, ayr_watch=0.1)
 

@@ -172,7 +172,7 @@ async def _list_from_daily(
              *_filters(filter, params)]
     bands = ctx.application.settings.bands
     if filter is not None and filter.risk_band is not None:  # the band under the current thresholds
-        where.append(f"{risk_band_sql('m.risk_score', bands)} = {params.add(filter.risk_band.value)}")
+        where.append(f"{risk_band_sql('m.risk_score', bands)} = {params.add(filter.risk_band.title_case)}")
     terms = _terms(sort)
     outer_terms = [OrderTerm(term.expression.replace("m.", "f.").replace("o.", "f."), term.descending, term.key)
                    for term in terms]
@@ -252,7 +252,7 @@ async def _list_on_demand(
     snapshots = await metrics_for(ctx, list(by_id), window) if by_id else {}
     rows = [(by_id[key], snapshot) for key, snapshot in snapshots.items()]
     if filter is not None and filter.risk_band is not None:
-        rows = [(row, snap) for row, snap in rows if snap.risk_band == filter.risk_band.value]
+        rows = [(row, snap) for row, snap in rows if snap.risk_band == filter.risk_band.title_case]
     ranks: dict[str, int] = {}
     first_position: dict[int, int] = {}
     for position, (row, snap) in enumerate(sorted(rows, key=lambda item: -item[1].risk_score), start=1):
