@@ -22,11 +22,11 @@ BUSINESS_DATE = date(2026, 9, 18)
 _ANCHORS = (date(2026, 9, 15), date(2026, 8, 15), date(2026, 9, 11), date(2026, 9, 1), date(2026, 8, 25))
 ANCHOR_DATES = tuple(sorted({a - timedelta(days=k) for a in (*_ANCHORS, BUSINESS_DATE)
                              for k in (-6, -1, 0, 1, 6, 7, 15, 16, 30, 31)}))
-# Due dates that put DPD exactly on a bucket or PAR15 boundary on D = BUSINESS_DATE or M = the 15th.
+# Due dates that put DPD exactly on a bucket, PAR15 or PAR boundary on D = BUSINESS_DATE or M = the 15th.
 CRITICAL_DUE_DATES = tuple(
     anchor - timedelta(days=k)
     for anchor in (BUSINESS_DATE, date(2026, 9, 15), date(2026, 8, 15), date(2026, 9, 11))
-    for k in (6, 7, 15, 16, 30, 31)
+    for k in (1, 6, 7, 15, 16, 30, 31, 60, 61, 90, 91)
 )
 REGIONS = {"North": ("Alpha", "Beta"), "South": ("Gamma",)}
 CHANNELS = ("Branch", "Agent", "Mobile")

@@ -27,7 +27,8 @@ HISTORY_FROM = date(2026, 8, 19)  # daily rows from here: the trend's 30 days an
 OFFICER_ROW_KEYS = [
     "officer_id", "officer_name", "region", "branch", "risk_score", "risk_band", "assignee", "audit_status",
     "last_audit_date", "ayr", "dqi", "fimr", "all_time_fimr", "d06_slippage", "roll", "frr", "portfolio_total",
-    "overdue_15d", "active_loans", "channel", "yield", "porr", "channel_purity", "rank",
+    "overdue_15d", "active_loans", "channel", "yield", "porr", "channel_purity", "par1", "par30", "par60", "par90",
+    "gross_loan_portfolio", "rank",
 ]
 FIMR_ROW_KEYS = [
     "loan_id", "customer_name", "customer_phone", "officer_id", "officer_name", "region", "branch",
@@ -191,6 +192,11 @@ OFFICER_FROM_GRAPHQL = {
     "yield": lambda n: n["metrics"]["portfolio"]["totalYield"],
     "porr": lambda n: value(n["metrics"]["porr"]),
     "channel_purity": lambda n: value(n["metrics"]["channelPurity"]),
+    "par1": lambda n: value(n["metrics"]["par1"]),
+    "par30": lambda n: value(n["metrics"]["par30"]),
+    "par60": lambda n: value(n["metrics"]["par60"]),
+    "par90": lambda n: value(n["metrics"]["par90"]),
+    "gross_loan_portfolio": lambda n: n["metrics"]["portfolio"]["grossLoanPortfolio"],
     "rank": lambda n: n["rank"],
 }
 OFFICERS_QUERY = """
@@ -203,8 +209,8 @@ query($filter: OfficerFilter, $period: PeriodInput, $sort: OfficerSort, $first: 
       metrics {
         riskScore riskBand dqi
         ayr { value } fimr { value } allTimeFimr { value } d06Slippage { value } roll { value } frr { value }
-        porr { value } channelPurity { value }
-        portfolio { totalPortfolio overdue15dAmount activeLoans totalYield }
+        porr { value } channelPurity { value } par1 { value } par30 { value } par60 { value } par90 { value }
+        portfolio { totalPortfolio overdue15dAmount activeLoans totalYield grossLoanPortfolio }
       }
     }
   }
@@ -328,12 +334,13 @@ query($id: ID!, $previous: PeriodInput!, $period: PeriodInput, $from: Date!, $to
 fragment M on OfficerMetrics {
   calculationDate periodStart periodEnd riskScore riskBand dqi dqiBand
   fimr { ...R } allTimeFimr { ...R } d06Slippage { ...R } roll { ...R } frr { ...R } ayr { ...R } porr { ...R }
-  onTimeRate { ...R } channelPurity { ...R }
+  onTimeRate { ...R } channelPurity { ...R } par1 { ...R } par30 { ...R } par60 { ...R } par90 { ...R }
   riskPenalties { name weight input points }
   portfolio {
-    activeLoans totalPortfolio overdue15dAmount overdue15dCount disbursedCount disbursedAmount totalYield
-    interestCollected feesCollected feesDue waiversAmount totalEntries backdatedCount reversalsCount amountDue7d
-    par15MidMonth buckets { bucket count balance }
+    activeLoans totalPortfolio grossLoanPortfolio overdue15dAmount overdue15dCount disbursedCount disbursedAmount
+    totalYield interestCollected feesCollected feesDue waiversAmount totalEntries backdatedCount reversalsCount
+    amountDue7d par15MidMonth par1Amount par1Count par30Amount par30Count par60Amount par60Count par90Amount
+    par90Count buckets { bucket count balance }
   }
 }
 fragment R on Ratio { value numerator denominator band }
@@ -516,7 +523,8 @@ BRANCHES_QUERY = """query($filter: BranchFilter, $period: PeriodInput) {
   branches(filter: $filter, period: $period) {
     branch region totalOfficers calculationDate periodStart periodEnd riskScore riskBand dqi
     ayr { value } fimr { value } allTimeFimr { value } d06Slippage { value } roll { value } frr { value }
-    porr { value } channelPurity { value } portfolio { totalPortfolio overdue15dAmount activeLoans totalYield }
+    porr { value } channelPurity { value } par1 { value } par30 { value } par60 { value } par90 { value }
+    portfolio { totalPortfolio overdue15dAmount activeLoans totalYield grossLoanPortfolio }
   }
 }"""
 
@@ -542,7 +550,7 @@ async def test_branches_equal_graphql(rest: Rest, client: httpx.AsyncClient, boo
     keys = list((await rest.get("/api/v1/metrics/branches"))["data"][0])
     assert keys == ["branch", "region", "total_officers", "risk_score", "risk_band", "ayr", "dqi", "fimr",
                     "all_time_fimr", "d06_slippage", "roll", "frr", "portfolio_total", "overdue_15d", "active_loans",
-                    "yield", "porr", "channel_purity"]
+                    "yield", "porr", "channel_purity", "par1", "par30", "par60", "par90", "gross_loan_portfolio"]
 
 
 async def test_team_members(rest: Rest) -> None:

@@ -49,6 +49,11 @@ def out_d(x: LoanInWindow) -> Decimal:
     return ls.total_out(x.history, x.window.end)
 
 
+def principal_out_d(x: LoanInWindow) -> Decimal:
+    """principal_out(L, D) = max(0, loan_amount − principal_paid(L, D)): portfolio at risk's balance."""
+    return ls.principal_outstanding(x.history, x.window.end)
+
+
 def active_7(x: LoanInWindow) -> bool:
     return _active(x, x.window.d_minus_7)
 

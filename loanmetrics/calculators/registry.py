@@ -1,6 +1,6 @@
 """The metric registry: every definition of SPEC §5.3–5.6, declared once.
 
-- the DPD buckets;
+- the DPD buckets and the portfolio-at-risk levels on their edges;
 - the per-loan quantities the components sum, each as the SQL the engine computes on a loan's
   maintained state and the Python reference formula (``calculators/quantities.py``);
 - the components: stock on D or flow over [S, D], money or count, the quantity summed over the
@@ -79,6 +79,24 @@ BUCKETS: tuple[Bucket, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ParLevel:
+    """PAR N (§5.5): active loans at least as far in arrears as the lower edge of ``bucket``."""
+
+    n: int
+    bucket: str
+    band: str | None = None
+
+    @property
+    def min_dpd(self) -> int:
+        return next(b.low for b in BUCKETS if b.label == self.bucket)
+
+
+PAR_LEVELS: tuple[ParLevel, ...] = (
+    ParLevel(1, "1-6"), ParLevel(30, "31-60", band="par30"), ParLevel(60, "61-90"), ParLevel(90, "90+"),
+)
+
+
 def bucket_of(dpd: int) -> Bucket:
     """The bucket a DPD falls in."""
     for bucket in BUCKETS:
@@ -121,6 +139,8 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity("active_d", "lm_active(disbursement_date, closed_date, d)", q.active_d, "active on D"),
     Quantity("dpd_d", _dpd("i_d", "d"), q.dpd_d, "DPD on D"),
     Quantity("out_d", _total_out("i_d"), q.out_d, "total_out on D"),
+    Quantity("principal_out_d", "greatest(0, principal_c - coalesce(pay_cum_principal[i_d], 0))", q.principal_out_d,
+             "principal_out on D"),
     Quantity("active_7", "lm_active(disbursement_date, closed_date, d7)", q.active_7, "active on D−7"),
     Quantity("dpd_7", _dpd("i_7", "d7"), q.dpd_7, "DPD on D−7"),
     Quantity("out_7", _total_out("i_7"), q.out_7, "total_out on D−7"),
@@ -243,6 +263,8 @@ COMPONENTS: tuple[Component, ...] = (
            rest_key="active_loans"),
     _stock("total_portfolio", MONEY, "out_d", ACTIVE, description="Σ total_out(D) of active loans", portfolio=True,
            rest_key="portfolio_total"),
+    _stock("gross_loan_portfolio", MONEY, "principal_out_d", ACTIVE,
+           description="Σ principal_out(D) of active loans", portfolio=True, rest_key="gross_loan_portfolio"),
     _stock("overdue_15d_amount", MONEY, "out_d", ACTIVE, above("dpd_d", 15),
            description="Σ total_out(D) of active loans with DPD(D) > 15", portfolio=True, rest_key="overdue_15d"),
     _stock("overdue_15d_count", COUNT, None, ACTIVE, above("dpd_d", 15),
@@ -268,6 +290,14 @@ COMPONENTS: tuple[Component, ...] = (
            description="Σ (total_due − alloc(D)) of installments of active loans due in [D, D+6]", portfolio=True),
     _stock("par15_mid_month", MONEY, "out_m", flag("active_m"), above("dpd_m", 15),
            description="Σ total_out(M) of loans active on M with DPD(M) > 15 (M: the latest 15th)", portfolio=True),
+    *(component
+      for level in PAR_LEVELS
+      for component in (
+          _stock(f"par{level.n}_amount", MONEY, "principal_out_d", ACTIVE, between("dpd_d", level.min_dpd, None),
+                 description=f"Σ principal_out(D) of active loans with DPD(D) ≥ {level.min_dpd}", portfolio=True),
+          _stock(f"par{level.n}_count", COUNT, None, ACTIVE, between("dpd_d", level.min_dpd, None),
+                 description=f"active loans with DPD(D) ≥ {level.min_dpd}", portfolio=True),
+      )),
     _stock("par15_mid_month_count", COUNT, None, flag("active_m"), above("dpd_m", 15),
            description="loans active on M with DPD(M) > 15", daily=False),
     _stock("dpd_1to6_balance", MONEY, "out_d", ACTIVE, between("dpd_d", 1, 6),
@@ -350,6 +380,10 @@ RATIOS: tuple[Ratio, ...] = (
     Ratio("channel_purity", "channel_pure_count", "active_loans",
           "channel purity: active loans through the officer's primary channel over active loans (1 without any)",
           when_empty=ONE, neutral=ONE, rest_key="channel_purity"),
+    *(Ratio(f"par{level.n}", f"par{level.n}_amount", "gross_loan_portfolio",
+            f"PAR{level.n}: principal outstanding of active loans at DPD ≥ {level.min_dpd} over the gross loan "
+            "portfolio", band=level.band, rest_key=f"par{level.n}")
+      for level in PAR_LEVELS),
 )
 RATIO = {ratio.name: ratio for ratio in RATIOS}
 
@@ -447,6 +481,7 @@ BAND_RULES: tuple[BandRule, ...] = (
     BandRule("slippage", False, ((G, Decimal("0.05")), (W, Decimal("0.08"))), Band.FLAG),
     BandRule("roll", False, ((G, Decimal("0.25")), (W, Decimal("0.35"))), Band.FLAG),
     BandRule("ayr", True, ((G, Decimal("0.50")), (W, Decimal("0.30"))), Band.FLAG),
+    BandRule("par30", False, ((G, Decimal("0.05")), (W, Decimal("0.10"))), Band.FLAG),
 )
 BAND_RULE = {rule.name: rule for rule in BAND_RULES}
 RISK_BAND, DQI_BAND = "risk", "dqi"
