@@ -435,9 +435,11 @@ class Loan:
         return self.prefetched_officer if self.prefetched_officer is not None else cast(Officer, NOT_PREFETCHED)
 
     @strawberry.field(description="The loan's officer. When the officer's own branch or region is outside the "
-                      "caller's scope (a loan of a scoped branch may belong to another branch's officer), its "
-                      "identity is given, its metrics, history and loans count only loans in the caller's scope, "
-                      "and audit is null.", metadata={PREFETCHED: "prefetched_officer_view"})
+                      "caller's scope (a loan of a scoped branch may belong to another branch's officer), only its "
+                      "id and name are given (phone, employment status and primary channel null, branch and "
+                      "region empty), audit is null, and its metrics, history and loans count only loans in the "
+                      "caller's scope, as every officer's do for a scoped caller.",
+                      metadata={PREFETCHED: "prefetched_officer_view"})
     def officer(self, info: Info[RequestContext, None]) -> Officer:
         if self.prefetched_officer is not None:
             return self.prefetched_officer
@@ -492,7 +494,7 @@ class Officer:
     window: strawberry.Private[tuple[date, date] | None] = None
     outside_scope: strawberry.Private[bool] = False
     """Reached through an in-scope loan while the officer's own branch/region is outside the
-    caller's scope: every aggregate under it counts only loans in the caller's scope."""
+    caller's scope: its history keeps the days with loans in scope only."""
     prebuilt_json: strawberry.Private[Any] = None
     """The node's whole answer as JSON built in SQL (resolvers/officer_json.py), or None."""
 

@@ -10,7 +10,7 @@ stored ratios are for reading only), risk and DQI bands from the stored scores.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,6 +23,8 @@ from loanmetrics.calculators import registry
 from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db import metric_engine as engine
 from loanmetrics.db import metric_sql
+from loanmetrics.graph.auth import Principal
+from loanmetrics.resolvers.sql import Params, scope_predicate
 
 PENALTIES = tuple((p.name, p.weight) for p in registry.PENALTIES)
 BANDED = tuple(r.name for r in registry.RATIOS if r.band is not None)
@@ -223,6 +225,55 @@ def daily_snapshot_columns(alias: str, bands: BandThresholds, *, float_gap: bool
         f"{a}.risk_score", f"{a}.dqi",
         band_columns(a, bands),
     ])
+
+
+_FINE_SUMS = ", ".join(f"sum(f.{c.name})::bigint AS {c.name}" for c in registry.COMPONENTS if c.daily)
+_IN_SCOPE_COMPONENTS = ", ".join(f"coalesce(s.{c.name}, 0) AS {c.name}" for c in registry.COMPONENTS if c.daily)
+_STORED_FORM = ", ".join([
+    *(f"(sc.{c.name} / 100.0)::numeric(15,2) AS {c.name}" if c.money else f"sc.{c.name}"
+      for c in registry.COMPONENTS if c.daily),
+    *(f"CASE WHEN abs(sc.{r.name}) < 100000000000000 THEN round(sc.{r.name}, 6) END::numeric(20,6) AS {r.name}"
+      for r in registry.RATIOS),
+])
+
+
+def scoped_daily_sql(
+    principal: Principal, params: Params, options: engine.EngineOptions, *,
+    officers: Callable[[str], str], days: Callable[[str], str],
+) -> str:
+    """CTEs ending in ``scoped_daily``: the officer_metrics_daily rows selected by ``officers`` and
+    ``days`` (conditions on an officer_id and a calculation_date column) with every component,
+    ratio and score counting only the loans in the caller's scope (SPEC §10), rolled up at read
+    time from the officer's fine groups (metric_fine_daily) in the caller's branches and regions.
+    Same columns and forms as the daily table (money NUMERIC, ratios as stored), plus
+    ``scoped_loans``: the officer's loans in scope that day (0: none, every component 0)."""
+    in_scope = scope_predicate(principal, params, branch="f.branch", region="f.region")
+    ratios = ", ".join(f"{metric_sql.ratio_value(r, metric_sql.columns('c'))} AS {r.name}" for r in registry.RATIOS)
+    return f"""
+        scoped_sums AS (
+            SELECT f.calculation_date, f.officer_id, sum(f.loans)::bigint AS scoped_loans, {_FINE_SUMS}
+            FROM metric_fine_daily f
+            WHERE {days("f.calculation_date")} AND {officers("f.officer_id")} AND {in_scope}
+            GROUP BY f.calculation_date, f.officer_id
+        ),
+        scoped_components AS (
+            SELECT m0.officer_id, m0.calculation_date, m0.period_start, m0.had_float_gap,
+                   coalesce(s.scoped_loans, 0) AS scoped_loans, {_IN_SCOPE_COMPONENTS}
+            FROM officer_metrics_daily m0
+            LEFT JOIN scoped_sums s ON s.calculation_date = m0.calculation_date AND s.officer_id = m0.officer_id
+            WHERE {days("m0.calculation_date")} AND {officers("m0.officer_id")}
+        ),
+        scoped_scored AS (
+            SELECT c.*, {ratios}, {metric_sql.risk_score(metric_sql.columns("c"))} AS risk_score
+            FROM scoped_components c
+        ),
+        scoped_daily AS (
+            SELECT sc.officer_id, sc.calculation_date, sc.period_start, sc.had_float_gap, sc.scoped_loans,
+                   {_STORED_FORM}, sc.risk_score,
+                   {metric_sql.dqi(metric_sql.columns("sc"), "sc.risk_score",
+                                   channel_purity_in_dqi=options.channel_purity_in_dqi)} AS dqi
+            FROM scoped_scored sc
+        )"""
 
 
 def snapshot_from_row(row: SnapshotRow, *, key_column: str, cents: bool) -> MetricSnapshot:
