@@ -20,8 +20,6 @@ from loanmetrics.graph.fast_execution import NOT_PREFETCHED, PREFETCHED
 from loanmetrics.graph.request import RequestContext
 from loanmetrics.resolvers.metric_rows import MetricSnapshot
 
-T = TypeVar("T")
-
 strawberry.enum(Band, description="Risk and quality bands (REST and the daily tables spell them in title case).")
 
 
@@ -48,6 +46,8 @@ name and id: one sort field each."""
 @strawberry.enum(description="Every metric the officer list can sort on (the scores, every ratio and every "
                              "Portfolio amount and count but the buckets), plus name and id.")
 class OfficerSortField(Enum):
+    """One member per name of ``SORT_FIELDS`` (the Enum's ``_ignore_`` recipe for generated members)."""
+
     _ignore_ = "_name"
     for _name in SORT_FIELDS:
         vars()[_name.upper()] = _name
@@ -133,6 +133,9 @@ class BucketBalance:
     bucket: str
     count: int
     balance: float
+
+
+T = TypeVar("T")
 
 
 def _registry_fields(after: str | None, fields: dict[str, tuple[str, str]]) -> Callable[[type[T]], type[T]]:

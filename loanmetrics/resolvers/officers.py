@@ -2,7 +2,9 @@
 
 The default window reads officer_metrics_daily and filters, sorts and pages in SQL (one
 statement, audit info joined in). Custom windows run the metric engine for the officers in the
-caller's scope and sort and page those rows in memory, with the same cursors.
+caller's scope and sort and page those rows in memory, with the same cursors. A scoped caller's
+aggregates count only the loans in its scope (SPEC §10): the default window rolls the officers'
+fine groups up within the scope (``metric_rows.scoped_daily_sql``), the engine restricts the loans.
 """
 
 from __future__ import annotations
