@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -23,27 +23,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from loanmetrics.calculators.bands import BandThresholds
+
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
-
-
-class BandSettings(BaseModel):
-    """Band boundaries (SPEC §5.6): inclusive, configurable per deployment."""
-
-    model_config = {"frozen": True}
-
-    risk_green: int = 80
-    risk_watch: int = 60
-    risk_amber: int = 40
-    dqi_green: int = 75
-    dqi_watch: int = 65
-    fimr_green: float = 0.03
-    fimr_watch: float = 0.06
-    slippage_green: float = 0.05
-    slippage_watch: float = 0.08
-    roll_green: float = 0.25
-    roll_watch: float = 0.35
-    ayr_green: float = 0.50
-    ayr_watch: float = 0.30
 
 
 class Settings(BaseSettings):
@@ -101,7 +83,8 @@ class Settings(BaseSettings):
     daily_refresh_minute: int = Field(default=5, ge=0, le=59)
 
     channel_purity_in_dqi: bool = True
-    bands: BandSettings = BandSettings()
+    bands: BandThresholds = BandThresholds()
+    """Band thresholds (SPEC §5.6): the registry's defaults, each overridable (``LOANMETRICS_BANDS__RISK_GREEN``)."""
 
     max_page_size: int = Field(default=500, ge=1)
     max_query_depth: int = Field(default=12, ge=2)

@@ -2,26 +2,31 @@
 
 They aim at the corners of SPEC §5: bullet loans without schedule, rows with total_due 0 and one
 cent, unsorted due dates, partial, late, prepaid and never-paid loans, zero-coverage (penalty
-only) repayments, reversals, same-day payments, closures and write-offs.
+only) repayments, reversals, same-day payments, closures and write-offs, and payments that leave
+an installment exactly 0.00, 0.01 or 0.02 short of settling.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import strategies as st
+
+from loanmetrics.calculators.money import round2
 
 BUSINESS_DATE = date(2026, 9, 18)
 # Dates around the boundaries the metrics test: D, D-7, the 15th, DPD 6/7, 15/16, 30/31 on them.
 _ANCHORS = (date(2026, 9, 15), date(2026, 8, 15), date(2026, 9, 11), date(2026, 9, 1), date(2026, 8, 25))
 ANCHOR_DATES = tuple(sorted({a - timedelta(days=k) for a in (*_ANCHORS, BUSINESS_DATE)
                              for k in (-6, -1, 0, 1, 6, 7, 15, 16, 30, 31)}))
-# Due dates that put DPD exactly on a bucket or PAR15 boundary on D = BUSINESS_DATE or M = the 15th.
+# Due dates that put DPD exactly on a bucket, PAR15 or PAR boundary on D = BUSINESS_DATE or M = the 15th.
 CRITICAL_DUE_DATES = tuple(
     anchor - timedelta(days=k)
     for anchor in (BUSINESS_DATE, date(2026, 9, 15), date(2026, 8, 15), date(2026, 9, 11))
-    for k in (6, 7, 15, 16, 30, 31)
+    for k in (1, 6, 7, 15, 16, 30, 31, 60, 61, 90, 91)
 )
 REGIONS = {"North": ("Alpha", "Beta"), "South": ("Gamma",)}
 CHANNELS = ("Branch", "Agent", "Mobile")
@@ -81,10 +86,58 @@ def schedule(draw: st.DrawFn, loan_id: str, disbursed: date, horizon: int) -> li
     return rows
 
 
+def cumulative_dues(loan: dict[str, Any], rows: list[dict[str, Any]]) -> list[int]:
+    """C_i in cents of the loan's effective installments (SPEC §5.1-5.2): the rows with total_due
+    above 0 by installment number, or the implied bullet installment of a loan without rows."""
+    if not rows:
+        amount = Decimal(loan["loan_amount"])
+        rate = Decimal(loan["interest_rate"] or 0)
+        interest = round2(Fraction(amount) * Fraction(rate) * loan["loan_term_days"] / 365)
+        return [int((amount + interest + Decimal(loan["fee_amount"] or 0)) * 100)]
+    out, total = [], 0
+    for row in sorted(rows, key=lambda r: r["installment_number"]):
+        due = int(Decimal(row["total_due"]) * 100)
+        if due > 0:
+            total += due
+            out.append(total)
+    return out
+
+
+def _payment(loan_id: str, number: int, paid_on: date, coverage: int, penalty: int, **extra: Any) -> dict[str, Any]:
+    """A non-reversed repayment whose principal, interest and fees add up to ``coverage`` cents."""
+    fees = min(coverage, 100)
+    interest = min(coverage - fees, 1_000)
+    principal = coverage - fees - interest
+    return {
+        "repayment_id": f"{loan_id}-R{number}", "loan_id": loan_id, "payment_date": paid_on.isoformat(),
+        "payment_amount": cents(coverage + penalty), "principal_paid": cents(principal),
+        "interest_paid": cents(interest), "fees_paid": cents(fees), "penalty_paid": cents(penalty),
+        "payment_method": "Cash", "is_reversed": False, **extra,
+    }
+
+
 @st.composite
-def repayments(draw: st.DrawFn, loan_id: str, disbursed: date, start: int) -> list[dict[str, Any]]:
-    out = []
+def repayments(
+    draw: st.DrawFn, loan_id: str, disbursed: date, start: int, dues: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Random repayments; with ``dues`` (the loan's C_i in cents), sometimes one that leaves paid(L)
+    exactly 0, 1 or 2 cents short of an installment's C_i (SPEC §5.2 settles within 0.01), maybe
+    topped up by a later cent."""
     span = (BUSINESS_DATE - disbursed).days
+    if dues and draw(st.integers(0, 3)) == 0:
+        short = draw(st.sampled_from((0, 1, 1, 2, 2)))
+        coverage = draw(st.sampled_from(dues)) - short
+        if coverage > 0:
+            paid_on = disbursed + timedelta(days=draw(st.integers(0, span)))
+            if draw(st.booleans()):
+                paid_on = draw(st.sampled_from([a for a in ANCHOR_DATES if disbursed <= a <= BUSINESS_DATE]
+                                               or [paid_on]))
+            out = [_payment(loan_id, start, paid_on, coverage, draw(st.integers(0, 300)))]
+            if draw(st.booleans()):
+                later = paid_on + timedelta(days=draw(st.integers(0, (BUSINESS_DATE - paid_on).days)))
+                out.append(_payment(loan_id, start + 1, later, 1, 0))
+            return out
+    out = []
     anchors = [a for a in ANCHOR_DATES if disbursed <= a <= BUSINESS_DATE]
     for n in range(draw(st.integers(0, 6))):
         paid_on = disbursed + timedelta(days=draw(st.integers(0, span)))
@@ -153,7 +206,8 @@ def loan_books(draw: st.DrawFn, max_loans: int = 6) -> list[dict[str, Any]]:
         })
         if draw(st.integers(0, 4)) > 0:
             rows += draw(schedule(loan_id, disbursed, term))
-        payments += draw(repayments(loan_id, disbursed, 0))
+        loan_rows = [row for row in rows if row["loan_id"] == loan_id]
+        payments += draw(repayments(loan_id, disbursed, 0, cumulative_dues(loans[-1], loan_rows)))
     first = {"data": {"officers": officer_list, "loans": loans, "loan_schedules": rows}}
     batches = [first]
     if draw(st.booleans()):

@@ -5,6 +5,7 @@ drilldowns, schedules and repayments; sorting, keyset pagination, filters and ra
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db import metric_engine as engine
 from loanmetrics.resolvers.metric_rows import snapshot_from_row
-from loanmetrics.settings import BandSettings
-from tests.conftest import BUSINESS_DATE
+from tests.conftest import BUSINESS_DATE, EXAMPLES
 from tests.graphql_support import (
     CUSTOM,
     CUSTOM_PERIOD,
@@ -41,7 +42,9 @@ from tests.graphql_support import (
     same_book_with,
 )
 
-WINDOWS = {"default": (None, MTD), "custom": (CUSTOM_PERIOD, CUSTOM)}
+WINDOWS = {"default": (None, {**MTD, "window": "month_to_date"}),
+           "custom": (CUSTOM_PERIOD, {**CUSTOM, "window": "custom"})}
+PAR: dict[str, Any] = json.loads((EXAMPLES / "book-expected-par.json").read_text())
 OFFICERS = {o["officer_id"]: o for o in PAYLOAD["officers"]}
 
 
@@ -143,6 +146,10 @@ SORTS = {
     "TOTAL_ENTRIES": "total_entries", "BACKDATED_COUNT": "backdated_count", "REVERSALS_COUNT": "reversals_count",
     "AMOUNT_DUE_7D": "amount_due_7d", "PAR15_MID_MONTH": "par15_mid_month",
     "OFFICER_NAME": "officer_name", "OFFICER_ID": "officer_id",
+    # portfolio at risk (values from book-expected-par.json)
+    "PAR1": "par1", "PAR30": "par30", "PAR60": "par60", "PAR90": "par90",
+    "GROSS_LOAN_PORTFOLIO": "gross_loan_portfolio",
+    **{f"PAR{n}_{part.upper()}": f"par{n}_{part}" for n in (1, 30, 60, 90) for part in ("amount", "count")},
 }
 
 
@@ -171,6 +178,8 @@ def sort_value(spec: dict[str, Any], officer_id: str, name: str) -> Any:
     if name == "officer_id":
         return officer_id
     want = spec["officer"][officer_id]
+    if name not in want:  # portfolio at risk: the same window of book-expected-par.json
+        want = PAR["windows"][spec["window"]]["officer"][officer_id]
     value = want[name]["value"] if isinstance(want[name], dict) else want[name]
     return None if value is None else Decimal(str(value))
 
@@ -316,7 +325,7 @@ async def test_officer_filters(book: Book, window: str) -> None:
 # --- bands under other thresholds --------------------------------------------------------------
 
 # thresholds that move most bands of the example book away from the defaults'
-OTHER_BANDS = BandSettings(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
+OTHER_BANDS = BandThresholds(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
                            fimr_green=0.3, fimr_watch=0.6, slippage_green=0.6, slippage_watch=1.0,
                            roll_green=0.1, roll_watch=0.3, ayr_green=0.2, ayr_watch=0.1)
 

@@ -179,8 +179,17 @@ async def test_scoped_officer_lists_and_lookups(book: Book, name: str, window: s
     )
     assert {n["officerId"] for n in data["officers"]["nodes"]} == officers
     assert data["officers"]["totalCount"] == len(officers)
-    for node in data["officers"]["nodes"]:  # an officer's own metrics are the officer's whole book
-        assert node["metrics"] == expected_metrics(spec["officer"][node["officerId"]])
+    # an officer's metrics count its loans in the scope only (SPEC §10): the engine over them, by hand
+    in_scope = engine.Scope(officers=tuple(officers), branches=scope.get("branches"), regions=scope.get("regions"))
+    async with book.app.db.raw_reader() as conn:
+        rows = {row["group_key"]: row for row in await engine.compute(
+            conn, "officer", [(date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]))], scope=in_scope)}
+    loans = visible_loans(scope)
+    for node in data["officers"]["nodes"]:
+        key = node["officerId"]
+        assert node["metrics"] == engine_metrics(rows[key])
+        if all(k in loans for k, loan in LOANS.items() if loan["officer_id"] == key):  # its whole book is in scope
+            assert node["metrics"] == expected_metrics(spec["officer"][key])
     assert data["yaba"]["totalCount"] == (1 if "OFF0006" in officers else 0)  # a filter never widens a scope
     for key in OFFICERS:
         assert data[key] == ({"officerId": key} if key in officers else None), key
@@ -230,10 +239,11 @@ async def test_scoped_loans_in_every_list_and_lookup(book: Book, name: str) -> N
 
 
 def officer_identity(officer_id: str) -> dict[str, Any]:
+    """An officer outside the caller's scope: its id and name only (SPEC §10; branch and region are
+    non-null in SPEC §6, so empty)."""
     o = OFFICERS[officer_id]
-    return {"officerId": officer_id, "officerName": o["officer_name"], "officerPhone": o["officer_phone"],
-            "region": o["region"], "branch": o["branch"], "employmentStatus": o["employment_status"],
-            "primaryChannel": o["primary_channel"]}
+    return {"officerId": officer_id, "officerName": o["officer_name"], "officerPhone": None, "region": "",
+            "branch": "", "employmentStatus": None, "primaryChannel": None}
 
 
 LOAN_OFFICER = f"""officerId officerName officerPhone region branch employmentStatus primaryChannel rank
@@ -248,8 +258,8 @@ LOAN_OFFICER = f"""officerId officerName officerPhone region branch employmentSt
 @pytest.mark.parametrize("name", SCOPES)
 async def test_a_loans_officer_outside_the_scope_counts_only_loans_in_scope(book: Book, name: str) -> None:
     """A loan in scope whose officer's own branch/region is not: Loan.officer (non-null, SPEC §6)
-    gives the officer's identity, no audit record, and metrics, history and loans over the loans
-    in the caller's scope only (SPEC §10), never the officer's whole book."""
+    gives the officer's id and name only, no audit record, and metrics, history and loans over the
+    loans in the caller's scope only (SPEC §10), never the officer's whole book."""
     scope = SCOPES[name]
     loans, officers = visible_loans(scope), visible_officers(scope)
     samples: dict[str, str] = {}  # officer outside the scope -> one of its loans in the scope

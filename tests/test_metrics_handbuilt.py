@@ -15,7 +15,7 @@ must lie within 1e-39 of them), bands in title case. The business date is 2026-0
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -30,7 +30,7 @@ from loanmetrics.db import metric_engine as engine
 from loanmetrics.db.engine import Database
 from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
-from loanmetrics.settings import BandSettings
+from loanmetrics.scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE
 
 Json = dict[str, Any]
@@ -183,17 +183,6 @@ async def run(
     return keyed
 
 
-def thresholds(bands: BandSettings) -> BandThresholds:
-    return BandThresholds(
-        risk_green_min=bands.risk_green, risk_watch_min=bands.risk_watch, risk_amber_min=bands.risk_amber,
-        dqi_green_min=bands.dqi_green, dqi_watch_min=bands.dqi_watch,
-        fimr_green_max=F(str(bands.fimr_green)), fimr_watch_max=F(str(bands.fimr_watch)),
-        slippage_green_max=F(str(bands.slippage_green)), slippage_watch_max=F(str(bands.slippage_watch)),
-        roll_green_max=F(str(bands.roll_green)), roll_watch_max=F(str(bands.roll_watch)),
-        ayr_green_min=F(str(bands.ayr_green)), ayr_watch_min=F(str(bands.ayr_watch)),
-    )
-
-
 def _bucket(name: str) -> tuple[str, str]:
     """'bucket_90_plus_count' -> ('90+', 'count')."""
     label, part = name.removeprefix("bucket_").rsplit("_", 1)
@@ -263,7 +252,7 @@ def check(
     row = rows[(kind, end, key)]
     assert row["period_start"] == start
     reference = group_metrics(
-        book, kind, key, end, start, thresholds=thresholds(options.bands),
+        book, kind, key, end, start, thresholds=options.bands,
         channel_purity_in_dqi=options.channel_purity_in_dqi,
     )
     mismatches = []
@@ -330,6 +319,135 @@ async def test_stock_balances_buckets_overdue_and_porr(db: Database) -> None:
         "porr": F(3613, 5833),
         "dpd_1to6_balance": "1010.00",  # S6
     })
+
+
+# DPD on D of each pinned loan -> its bucket (SPEC §5.3): both sides of every bucket edge.
+EDGE_DPDS = {0: "0", 1: "1_6", 6: "1_6", 7: "7_30", 30: "7_30", 31: "31_60", 60: "31_60", 61: "61_90",
+             90: "61_90", 91: "90_plus"}
+
+
+def _edge_loans() -> list[Json]:
+    """Unpaid bullet loans maturing DPD days before D (due on D itself for DPD 0), each of an
+    amount that names its DPD: 1000 + DPD."""
+    return [loan(f"E{dpd}", "O1", f"{1000 + dpd}.00", "2026-04-01", (D - timedelta(days=dpd)).isoformat())
+            for dpd in EDGE_DPDS]
+
+
+async def test_loans_on_both_sides_of_every_bucket_edge(db: Database) -> None:
+    """DPD 0/1, 6/7, 30/31, 60/61 and 90/91 on D: each loan in its own bucket, in the engine, the
+    reference, the daily table, and the day's transitions (each upper-edge loan crossed its edge
+    between D−1 and D; a lower-edge loan stayed)."""
+    book = await load(db, batch([officer("O1")], _edge_loans()))
+    rows = await run(db, "officer", [(sep(1), D)])
+    expected: dict[str, Any] = {
+        "bucket_0_count": 1, "bucket_0_balance": "1000.00",  # E0
+        "bucket_1_6_count": 2, "bucket_1_6_balance": "2007.00",  # E1 1001 + E6 1006
+        "bucket_7_30_count": 2, "bucket_7_30_balance": "2037.00",  # E7 1007 + E30 1030
+        "bucket_31_60_count": 2, "bucket_31_60_balance": "2091.00",  # E31 1031 + E60 1060
+        "bucket_61_90_count": 2, "bucket_61_90_balance": "2151.00",  # E61 1061 + E90 1090
+        "bucket_90_plus_count": 1, "bucket_90_plus_balance": "1091.00",  # E91
+    }
+    # portfolio at risk on the same edges: PARN counts DPD ≥ 1, 31, 61, 91 (principal = amount here)
+    par: dict[str, Any] = {
+        "gross_loan_portfolio": "10377.00",  # 10 × 1000 + 0+1+6+7+30+31+60+61+90+91
+        "par1_count": 9, "par1_amount": "9377.00",  # all but E0
+        "par30_count": 5, "par30_amount": "5333.00",  # E31 1031 + E60 1060 + E61 1061 + E90 1090 + E91 1091
+        "par60_count": 3, "par60_amount": "3242.00",  # E61 + E90 + E91
+        "par90_count": 1, "par90_amount": "1091.00",  # E91
+    }
+    check(rows, book, "officer", "O1", (sep(1), D), {
+        **expected,
+        **par,
+        "par1": F(9377, 10377), "par30": F(5333, 10377), "par60": F(3242, 10377), "par90": F(1091, 10377),
+        "par30_band": "Flag",
+        "active_loans": 10,
+        "overdue_15d_count": 6,  # DPD > 15: 30, 31, 60, 61, 90, 91
+        "dpd_1to6_balance": "2007.00",  # E1 1001 + E6 1006
+    })
+    assert (await recalculate(db, DEFAULT, as_of=D)).status == "Completed"
+    async with db.raw_reader() as conn:
+        daily = await conn.fetchrow(
+            "SELECT * FROM officer_metrics_daily WHERE officer_id = 'O1' AND calculation_date = $1", D)
+        moves = await conn.fetch("SELECT loan_id, from_dpd_bucket, to_dpd_bucket FROM dpd_transitions"
+                                 " WHERE transition_date = $1 ORDER BY loan_id", D)
+    assert daily is not None
+    for name, want in {**expected, **par}.items():
+        assert daily[name] == (Decimal(want) if isinstance(want, str) else want), name
+    assert {(m["loan_id"], m["from_dpd_bucket"], m["to_dpd_bucket"]) for m in moves} == {
+        ("E1", "0", "1-6"), ("E7", "1-6", "7-30"), ("E31", "7-30", "31-60"), ("E61", "31-60", "61-90"),
+        ("E91", "61-90", "90+"),
+    }
+
+
+async def test_portfolio_at_risk_is_principal_of_active_loans_in_arrears(db: Database) -> None:
+    """SPEC §5.5: gross_loan_portfolio = Σ principal_out(D) of active loans; PARN = Σ principal_out(D)
+    of active loans with DPD(D) ≥ 1, 31, 61, 91 over it. Interest and fees never count; closed and
+    written-off loans neither; principal paid beyond the amount counts as 0."""
+    book = await load(db, batch(
+        [officer("O1")],
+        [
+            loan("A1", "O1", "1000.00", "2026-07-01", "2026-08-18"),
+            loan("A2", "O1", "500.00", "2026-08-01", "2026-09-17"),
+            loan("A3", "O1", "2000.00", "2026-08-01", "2026-10-15"),
+            loan("A4", "O1", "700.00", "2026-04-01", "2026-06-01", closed="2026-09-01", status="Written Off"),
+            loan("A5", "O1", "400.00", "2026-06-01", "2026-07-01", closed="2026-07-01"),
+            loan("A6", "O1", "600.00", "2026-05-01", "2026-07-01"),
+        ],
+        [
+            installment("A1", 1, "2026-08-18", "1000.00", "100.00", "10.00"),  # DPD 31 on D
+            installment("A2", 1, "2026-09-17", "500.00"),  # DPD 1
+            installment("A3", 1, "2026-10-15", "2000.00"),  # DPD 0
+            installment("A4", 1, "2026-06-01", "700.00"),
+            installment("A5", 1, "2026-07-01", "400.00"),
+            installment("A6", 1, "2026-07-01", "600.00", "60.00"),  # DPD 79: 650 paid of 660 due
+        ],
+        [
+            repayment("A1-P", "A1", "2026-08-20", principal="200.00", interest="100.00"),  # 300 of 1110: unsettled
+            repayment("A3-P", "A3", "2026-09-10", principal="300.00"),
+            repayment("A5-P", "A5", "2026-07-01", principal="400.00"),
+            repayment("A6-P", "A6", "2026-06-20", principal="650.00"),  # principal paid past the amount
+        ],
+    ))
+    rows = await run(db, "officer", [(sep(1), D)])
+    check(rows, book, "officer", "O1", (sep(1), D), {
+        "active_loans": 4,  # A1, A2, A3, A6
+        # principal_out: A1 1000 − 200 = 800 (total_out 810 with the unpaid fee), A2 500, A3 1700, A6 0
+        "gross_loan_portfolio": "3000.00",
+        "total_portfolio": "3070.00",  # 810 + 500 + 1700 + 60 (A6's unpaid interest)
+        "par1_count": 3, "par1_amount": "1300.00", "par1": F(13, 30),  # A1 800, A2 500, A6 0
+        "par30_count": 2, "par30_amount": "800.00", "par30": F(4, 15), "par30_band": "Flag",  # A1, A6
+        "par60_count": 1, "par60_amount": "0.00", "par60": 0,  # A6
+        "par90_count": 0, "par90_amount": "0.00", "par90": 0,
+    })
+
+
+async def test_portfolio_at_risk_without_a_portfolio_is_null(db: Database) -> None:
+    """No active loan: gross_loan_portfolio 0 and every PAR null, with a null band."""
+    book = await load(db, batch([officer("O1")], [
+        loan("Z1", "O1", "100.00", "2026-06-01", "2026-07-01", closed="2026-08-01", status="Written Off")]))
+    rows = await run(db, "officer", [(sep(1), D)])
+    check(rows, book, "officer", "O1", (sep(1), D), {
+        "gross_loan_portfolio": "0.00", "par1": None, "par30": None, "par30_band": None, "par60": None, "par90": None,
+        "par30_count": 0, "par30_amount": "0.00",
+    })
+
+
+async def test_par30_band_boundaries(db: Database) -> None:
+    """PAR30 Green ≤ 5%, Watch ≤ 10%: x at DPD 31 of a 10,000 gross portfolio."""
+    late = {"P5": "500.00", "P5x": "500.01", "P10": "1000.00", "P10x": "1000.01"}
+    loans = []
+    for name, x in late.items():
+        loans.append(loan(f"{name}-late", name, x, "2026-06-01", "2026-08-18"))  # DPD 31
+        loans.append(loan(f"{name}-ok", name, str(Decimal("10000.00") - Decimal(x)), "2026-08-01", "2026-10-18"))
+    book = await load(db, batch([officer(name) for name in late], loans))
+    window = (sep(1), D)
+    rows = await run(db, "officer", [window])
+    bands = {"P5": "Green", "P5x": "Watch", "P10": "Watch", "P10x": "Flag"}
+    for name, x in late.items():
+        check(rows, book, "officer", name, window, {
+            "gross_loan_portfolio": "10000.00", "par30_amount": x, "par30": F(Decimal(x)) / 10000,
+            "par30_band": bands[name],
+        })
 
 
 async def test_amount_due_7d_and_d06_slippage(db: Database) -> None:
@@ -1056,7 +1174,7 @@ async def test_fimr_band_boundaries_with_configured_thresholds(db: Database) -> 
                 repayments.append(repayment(f"{name}{n}-P", f"{name}{n}", "2026-09-10", principal="100.00"))
     book = await load(db, batch([officer(name) for name in cohorts], loans, repayments=repayments))
     window = (sep(1), D)
-    options = engine.EngineOptions(bands=BandSettings(fimr_green=0.25, fimr_watch=0.5))
+    options = engine.EngineOptions(bands=BandThresholds(fimr_green=0.25, fimr_watch=0.5))
     rows = await run(db, "officer", [window], options)
     expected = {"FA": (F(1, 4), "Green"), "FB": (F(1, 3), "Watch"), "FC": (F(1, 2), "Watch"),
                 "FD": (F(3, 5), "Flag")}

@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 import pytest
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
+from loanmetrics.calculators import registry
 from loanmetrics.graph.auth import Principal, Role
 from loanmetrics.graph.request import RequestContext
 from loanmetrics.graph.schema import build_schema
@@ -28,8 +30,18 @@ TYPED_METRICS = (METRICS_FIELDS.replace("riskPenalties {", "riskPenalties { __ty
 EVERYTHING = f"""__typename officerId officerName officerPhone region branch employmentStatus primaryChannel rank
                  metrics {{ __typename {TYPED_METRICS} }} {AUDIT}"""
 
+# every metric the registry declares (a field the SQL-built nodes did not know would not compile)
+REGISTRY_METRICS = (
+    "metrics { "
+    + " ".join(f"{to_camel_case(r.name)} {{ value numerator denominator band }}" for r in registry.RATIOS)
+    + " riskScore riskBand dqi dqiBand riskPenalties { name weight input points } portfolio { "
+    + " ".join(to_camel_case(c.name) for c in registry.COMPONENTS if c.portfolio)
+    + " buckets { bucket count balance } } }"
+)
+
 COMPILED = [
     f"{{ officers(first: 8) {{ totalCount nodes {{ {EVERYTHING} }} }} }}",
+    f"{{ officers(first: 8) {{ nodes {{ officerId {REGISTRY_METRICS} }} }} }}",
     f"{{ officers(first: 8, sort: {{field: DQI, direction: ASC}}) {{ edges {{ cursor node {{ {EVERYTHING} }} }} }} }}",
     """{ list: officers(first: 5, filter: {region: "Lagos"}) { pageInfo { hasNextPage endCursor }
          nodes { id: officerId score: metrics { r: riskScore f: fimr { v: value b: band }

@@ -14,31 +14,26 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loanmetrics.calculators import registry
 from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.calculators.book import Book
 from loanmetrics.calculators.groups import branch_region
 from loanmetrics.calculators.metrics import GroupMetrics, all_group_metrics
 from loanmetrics.db import metric_engine as engine
 from loanmetrics.db.engine import Database
-from loanmetrics.settings import BandSettings
 from tests.strategies import BUSINESS_DATE, loan_books
 from tests.test_property_loan_state import _ingest_batches
 
 KINDS: tuple[engine.GroupKind, ...] = ("officer", "branch", "region", "all")
-COUNTS = (
-    "active_loans", "overdue_15d_count", "disbursed_count", "fimr_cohort_count", "first_miss_count",
-    "all_time_fimr_cohort_count", "all_time_first_miss_count", "total_entries", "backdated_count",
-    "reversals_count", "channel_pure_count", "par15_mid_month_count", "total_officers",
-)
-MONEY = (
-    "total_portfolio", "overdue_15d_amount", "dpd_1to6_balance", "amount_due_7d", "prev_dpd_1to6_balance",
-    "moved_to_7to30", "par15_mid_month", "disbursed_amount", "fees_collected", "fees_due", "interest_collected",
-    "total_yield", "on_time_paid", "on_time_due", "waivers_amount",
-)
+# every registry component (portfolio at risk included) but the buckets, compared below by label
+COUNTS = (*(c.name for c in registry.COMPONENTS if not c.money and not c.name.startswith("bucket_")),
+          "total_officers")
+MONEY = tuple(c.name for c in registry.COMPONENTS if c.money and not c.name.startswith("bucket_"))
+BANDED = tuple(r.name for r in registry.RATIOS if r.band is not None)
 BUCKET_LABELS = {"0": "0", "1_6": "1-6", "7_30": "7-30", "31_60": "31-60", "61_90": "61-90", "90_plus": "90+"}
-TIGHT = BandSettings(fimr_green=0.25, fimr_watch=0.5, slippage_green=0.5, slippage_watch=1, roll_green=0.25,
+TIGHT = BandThresholds(fimr_green=0.25, fimr_watch=0.5, slippage_green=0.5, slippage_watch=1, roll_green=0.25,
                      roll_watch=0.5, ayr_green=0.05, ayr_watch=0.01, risk_green=95, risk_watch=85, risk_amber=70,
-                     dqi_green=90, dqi_watch=80)
+                     dqi_green=90, dqi_watch=80, par30_green=0.02, par30_watch=0.2)
 
 
 @st.composite
@@ -53,18 +48,6 @@ def windows(draw: st.DrawFn) -> list[tuple[date, date]]:
     return out
 
 
-def _thresholds(bands: BandSettings) -> BandThresholds:
-    return BandThresholds(
-        risk_green_min=bands.risk_green, risk_watch_min=bands.risk_watch, risk_amber_min=bands.risk_amber,
-        dqi_green_min=bands.dqi_green, dqi_watch_min=bands.dqi_watch,
-        fimr_green_max=Fraction(str(bands.fimr_green)), fimr_watch_max=Fraction(str(bands.fimr_watch)),
-        slippage_green_max=Fraction(str(bands.slippage_green)),
-        slippage_watch_max=Fraction(str(bands.slippage_watch)),
-        roll_green_max=Fraction(str(bands.roll_green)), roll_watch_max=Fraction(str(bands.roll_watch)),
-        ayr_green_min=Fraction(str(bands.ayr_green)), ayr_watch_min=Fraction(str(bands.ayr_watch)),
-    )
-
-
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=loan_books(), spans=windows(), tight=st.booleans(), purity_counts=st.booleans())
 async def test_sql_metrics_match_reference(
@@ -72,7 +55,7 @@ async def test_sql_metrics_match_reference(
 ) -> None:
     await _ingest_batches(db, batches)
     book = Book.from_payloads(batches)
-    bands = TIGHT if tight else BandSettings()
+    bands = TIGHT if tight else BandThresholds()
     options = engine.EngineOptions(bands=bands, channel_purity_in_dqi=purity_counts)
     async with db.raw_reader() as conn:
         rows = await engine.compute(conn, KINDS, spans, options=options)
@@ -83,7 +66,7 @@ async def test_sql_metrics_match_reference(
             keys = {"officer": {x.officer_id for x in disbursed}, "branch": {x.branch for x in disbursed},
                     "region": {x.region for x in disbursed}, "all": {"all"} if disbursed else set()}[kind]
             assert set(got) == keys, (kind, end)
-            expected = all_group_metrics(book, kind, end, start, thresholds=_thresholds(bands),
+            expected = all_group_metrics(book, kind, end, start, thresholds=bands,
                                          channel_purity_in_dqi=purity_counts, keys=sorted(keys))
             for key, want in expected.items():
                 _assert_group(got[key], want, (kind, key, start, end))
@@ -108,7 +91,7 @@ def _assert_group(row: Any, want: GroupMetrics, where: tuple[Any, ...]) -> None:
             assert value is None, (where, name)
         else:
             assert abs(Fraction(value) - ratio.value) < Fraction(1, 10**39), (where, name, value, ratio.value)
-    for name in ("fimr", "all_time_fimr", "d06_slippage", "roll", "ayr"):
+    for name in BANDED:
         band = want.ratio_bands[name]
         assert row[f"{name}_band"] == (band.title_case if band else None), (where, name)
     assert row["risk_score"] == want.risk_score, where

@@ -19,6 +19,7 @@ from loanmetrics.calculators import loan_state as ls
 from loanmetrics.calculators.book import Book
 from loanmetrics.calculators.groups import GROUP_KINDS
 from loanmetrics.calculators.metrics import GroupMetrics, all_group_metrics
+from loanmetrics.calculators.registry import bucket_of
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures"
 BUSINESS_DATE = date(2026, 9, 18)
@@ -121,7 +122,7 @@ def test_every_loan_matches_to_the_cent(book: Book, expected_loans: dict[str, An
         actual: dict[str, object] = dict(vars(fields))
         actual.update(
             dpd=day_dpd,
-            bucket=ls.bucket(day_dpd),
+            bucket=bucket_of(day_dpd).label,
             active=ls.active(h.loan, BUSINESS_DATE),
             days_late=ls.days_late(h, BUSINESS_DATE),
             fimr_eligible=ls.fimr_eligible(h, BUSINESS_DATE),
@@ -201,7 +202,7 @@ def _group_mismatches(label: str, got: GroupMetrics, exp: dict[str, Any]) -> lis
         check(f"buckets[{name}].balance", total.balance, exp["buckets"][name]["balance"])
 
     ratios = got.ratios.by_name()
-    assert set(ratios) == set(RATIO_KEYS)
+    assert {name for name in ratios if not name.startswith("par")} == set(RATIO_KEYS)  # PAR: test_golden_par.py
     for name in RATIO_KEYS:
         r, e = ratios[name], exp[name]
         check(f"{name}.numerator", r.numerator, e["numerator"])

@@ -15,6 +15,7 @@ from loanmetrics.calculators.book import Book
 from loanmetrics.calculators.groups import make_window, mid_month_date, officers_with_daily_row
 from loanmetrics.calculators.metrics import all_group_metrics, group_metrics, officer_daily_metrics
 from loanmetrics.calculators.money import clamp, round2, round_half_up
+from loanmetrics.calculators.registry import bucket_of
 from loanmetrics.calculators.scores import PENALTY_WEIGHTS
 
 D = date(2026, 9, 18)
@@ -334,7 +335,7 @@ def test_payment_on_due_date_is_on_time() -> None:
 def test_bucket_labels() -> None:
     expected = {0: "0", 1: "1-6", 6: "1-6", 7: "7-30", 30: "7-30", 31: "31-60", 60: "31-60"}
     expected |= {61: "61-90", 90: "61-90", 91: "90+"}
-    assert {n: ls.bucket(n) for n in expected} == expected
+    assert {n: bucket_of(n).label for n in expected} == expected
 
 
 # --- closed and written-off loans ---------------------------------------------------------------
@@ -541,7 +542,7 @@ def test_ayr_and_unbanded_ratios() -> None:
 
 
 def test_thresholds_are_configurable() -> None:
-    strict = BandThresholds(risk_green_min=90, fimr_green_max=Fraction(1, 100))
+    strict = BandThresholds(risk_green=90, fimr_green=Decimal("0.01"))
     assert risk_band(85, strict) == Band.WATCH
     assert ratio_band("fimr", Fraction(2, 100), strict) == Band.WATCH
     book = book_of([loan("L1")])

@@ -13,13 +13,13 @@ import httpx
 import pytest
 
 from loanmetrics.application import Application
+from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
 from loanmetrics.db.metric_engine import EngineOptions
 from loanmetrics.db.team_members import upsert_team_members
 from loanmetrics.resolvers.rest.common import graphql_failure
 from loanmetrics.scheduler.recalculation import recalculate
-from loanmetrics.settings import BandSettings
 from tests.conftest import BUSINESS_DATE, bearer
 from tests.graphql_support import band_of_ratio, band_of_score
 
@@ -27,7 +27,8 @@ HISTORY_FROM = date(2026, 8, 19)  # daily rows from here: the trend's 30 days an
 OFFICER_ROW_KEYS = [
     "officer_id", "officer_name", "region", "branch", "risk_score", "risk_band", "assignee", "audit_status",
     "last_audit_date", "ayr", "dqi", "fimr", "all_time_fimr", "d06_slippage", "roll", "frr", "portfolio_total",
-    "overdue_15d", "active_loans", "channel", "yield", "porr", "channel_purity", "rank",
+    "overdue_15d", "active_loans", "channel", "yield", "porr", "channel_purity", "par1", "par30", "par60", "par90",
+    "gross_loan_portfolio", "rank",
 ]
 FIMR_ROW_KEYS = [
     "loan_id", "customer_name", "customer_phone", "officer_id", "officer_name", "region", "branch",
@@ -191,6 +192,11 @@ OFFICER_FROM_GRAPHQL = {
     "yield": lambda n: n["metrics"]["portfolio"]["totalYield"],
     "porr": lambda n: value(n["metrics"]["porr"]),
     "channel_purity": lambda n: value(n["metrics"]["channelPurity"]),
+    "par1": lambda n: value(n["metrics"]["par1"]),
+    "par30": lambda n: value(n["metrics"]["par30"]),
+    "par60": lambda n: value(n["metrics"]["par60"]),
+    "par90": lambda n: value(n["metrics"]["par90"]),
+    "gross_loan_portfolio": lambda n: n["metrics"]["portfolio"]["grossLoanPortfolio"],
     "rank": lambda n: n["rank"],
 }
 OFFICERS_QUERY = """
@@ -203,8 +209,8 @@ query($filter: OfficerFilter, $period: PeriodInput, $sort: OfficerSort, $first: 
       metrics {
         riskScore riskBand dqi
         ayr { value } fimr { value } allTimeFimr { value } d06Slippage { value } roll { value } frr { value }
-        porr { value } channelPurity { value }
-        portfolio { totalPortfolio overdue15dAmount activeLoans totalYield }
+        porr { value } channelPurity { value } par1 { value } par30 { value } par60 { value } par90 { value }
+        portfolio { totalPortfolio overdue15dAmount activeLoans totalYield grossLoanPortfolio }
       }
     }
   }
@@ -328,12 +334,13 @@ query($id: ID!, $previous: PeriodInput!, $period: PeriodInput, $from: Date!, $to
 fragment M on OfficerMetrics {
   calculationDate periodStart periodEnd riskScore riskBand dqi dqiBand
   fimr { ...R } allTimeFimr { ...R } d06Slippage { ...R } roll { ...R } frr { ...R } ayr { ...R } porr { ...R }
-  onTimeRate { ...R } channelPurity { ...R }
+  onTimeRate { ...R } channelPurity { ...R } par1 { ...R } par30 { ...R } par60 { ...R } par90 { ...R }
   riskPenalties { name weight input points }
   portfolio {
-    activeLoans totalPortfolio overdue15dAmount overdue15dCount disbursedCount disbursedAmount totalYield
-    interestCollected feesCollected feesDue waiversAmount totalEntries backdatedCount reversalsCount amountDue7d
-    par15MidMonth buckets { bucket count balance }
+    activeLoans totalPortfolio grossLoanPortfolio overdue15dAmount overdue15dCount disbursedCount disbursedAmount
+    totalYield interestCollected feesCollected feesDue waiversAmount totalEntries backdatedCount reversalsCount
+    amountDue7d par15MidMonth par1Amount par1Count par30Amount par30Count par60Amount par60Count par90Amount
+    par90Count buckets { bucket count balance }
   }
 }
 fragment R on Ratio { value numerator denominator band }
@@ -397,7 +404,7 @@ async def test_officer_detail_on_a_date(rest: Rest, client: httpx.AsyncClient, b
 
 
 # thresholds that move most bands of the example book away from the defaults'
-OTHER_BANDS = BandSettings(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
+OTHER_BANDS = BandThresholds(risk_green=90, risk_watch=85, risk_amber=80, dqi_green=60, dqi_watch=30,
                            fimr_green=0.3, fimr_watch=0.6, slippage_green=0.6, slippage_watch=1.0,
                            roll_green=0.1, roll_watch=0.3, ayr_green=0.2, ayr_watch=0.1)
 
@@ -516,7 +523,8 @@ BRANCHES_QUERY = """query($filter: BranchFilter, $period: PeriodInput) {
   branches(filter: $filter, period: $period) {
     branch region totalOfficers calculationDate periodStart periodEnd riskScore riskBand dqi
     ayr { value } fimr { value } allTimeFimr { value } d06Slippage { value } roll { value } frr { value }
-    porr { value } channelPurity { value } portfolio { totalPortfolio overdue15dAmount activeLoans totalYield }
+    porr { value } channelPurity { value } par1 { value } par30 { value } par60 { value } par90 { value }
+    portfolio { totalPortfolio overdue15dAmount activeLoans totalYield grossLoanPortfolio }
   }
 }"""
 
@@ -542,7 +550,7 @@ async def test_branches_equal_graphql(rest: Rest, client: httpx.AsyncClient, boo
     keys = list((await rest.get("/api/v1/metrics/branches"))["data"][0])
     assert keys == ["branch", "region", "total_officers", "risk_score", "risk_band", "ayr", "dqi", "fimr",
                     "all_time_fimr", "d06_slippage", "roll", "frr", "portfolio_total", "overdue_15d", "active_loans",
-                    "yield", "porr", "channel_purity"]
+                    "yield", "porr", "channel_purity", "par1", "par30", "par60", "par90", "gross_loan_portfolio"]
 
 
 async def test_team_members(rest: Rest) -> None:

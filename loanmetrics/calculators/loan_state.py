@@ -14,7 +14,6 @@ from loanmetrics.calculators.book import Book, Loan, Repayment, ScheduleRow
 from loanmetrics.calculators.money import ZERO, round2
 
 TOLERANCE = Decimal("0.01")
-BUCKETS: tuple[str, ...] = ("0", "1-6", "7-30", "31-60", "61-90", "90+")
 
 
 @dataclass(frozen=True)
@@ -240,21 +239,6 @@ def dpd(h: LoanHistory, d: date) -> int:
         inst.due_date for k, inst in enumerate(h.installments) if inst.due_date < d and not is_settled_by(h, k, d)
     ]
     return (d - min(overdue)).days if overdue else 0
-
-
-def bucket(days_past_due: int) -> str:
-    """The DPD bucket label of §5.3: '0', '1-6', '7-30', '31-60', '61-90', '90+'."""
-    if days_past_due <= 0:
-        return "0"
-    if days_past_due <= 6:
-        return "1-6"
-    if days_past_due <= 30:
-        return "7-30"
-    if days_past_due <= 60:
-        return "31-60"
-    if days_past_due <= 90:
-        return "61-90"
-    return "90+"
 
 
 def principal_outstanding(h: LoanHistory, d: date) -> Decimal:

@@ -1,25 +1,17 @@
-"""Risk score and DQI of SPEC §5.6, in exact Fractions, with the penalties itemised in SPEC order."""
+"""Risk score and DQI of SPEC §5.6 (the registry's penalties and terms), in exact Fractions,
+with the penalties itemised in SPEC order."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
 
+from loanmetrics.calculators import registry
 from loanmetrics.calculators.components import Components
 from loanmetrics.calculators.money import clamp, round_half_up
 from loanmetrics.calculators.ratios import Ratios
 
-PENALTY_WEIGHTS: tuple[tuple[str, int], ...] = (
-    ("porr", 20),
-    ("fimr", 15),
-    ("roll", 10),
-    ("waivers", 10),
-    ("backdated", 10),
-    ("reversals", 10),
-    ("frr", 10),
-    ("channel_purity", 5),
-    ("float_gap", 10),
-)
+PENALTY_WEIGHTS: tuple[tuple[str, int], ...] = tuple((p.name, p.weight) for p in registry.PENALTIES)
 
 
 @dataclass(frozen=True)
@@ -32,33 +24,33 @@ class Penalty:
     points: Fraction
 
 
-def neutral(value: Fraction | None, default: int) -> Fraction:
+def neutral(value: Fraction | None, default: Fraction | int) -> Fraction:
     """A ratio's value, or its neutral stand-in when null (0 for risks, 1 for FRR, OTI, CP)."""
     return Fraction(default) if value is None else value
 
 
 def share(numerator: int | Fraction, denominator: int | Fraction) -> Fraction | None:
-    """numerator / denominator, None when the denominator is 0 (the waiver and entry ratios)."""
+    """numerator / denominator, None when the denominator is 0."""
     return None if denominator == 0 else Fraction(numerator) / Fraction(denominator)
 
 
-def risk_penalties(c: Components, r: Ratios) -> tuple[Penalty, ...]:
-    """The nine penalty terms of §5.6 in SPEC order (neutral values stand in for null ratios)."""
-    inputs = {
-        "porr": neutral(r.porr.value, 0),
-        "fimr": neutral(r.fimr.value, 0),
-        "roll": neutral(r.roll.value, 0),
-        "waivers": neutral(share(Fraction(c.waivers_amount), Fraction(c.amount_due_7d)), 0),
-        "backdated": neutral(share(c.backdated_count, c.total_entries), 0),
-        "reversals": neutral(share(c.reversals_count, c.total_entries), 0),
-        "frr": 1 - neutral(r.frr.value, 1),
-        "channel_purity": 1 - neutral(r.channel_purity.value, 1),
-        "float_gap": Fraction(1 if c.had_float_gap else 0),
-    }
-    return tuple(
-        Penalty(name=name, weight=weight, input=inputs[name], points=weight * clamp(inputs[name]))
-        for name, weight in PENALTY_WEIGHTS
-    )
+def penalty_input(p: registry.Penalty, c: Components) -> Fraction:
+    """The penalty's input x before clamping: the fraction (neutral when empty), 1 − it for a
+    shortfall, or the flag as 0/1."""
+    if p.flag is not None:
+        return Fraction(1 if getattr(c, p.flag) else 0)
+    numerator, denominator = p.parts
+    x = neutral(share(Fraction(c.of(numerator)), Fraction(c.of(denominator))), p.neutral)
+    return 1 - x if p.shortfall else x
+
+
+def risk_penalties(c: Components, r: Ratios | None = None) -> tuple[Penalty, ...]:
+    """The penalty terms of §5.6 in SPEC order (neutral values stand in for null ratios)."""
+    out = []
+    for p in registry.PENALTIES:
+        x = penalty_input(p, c)
+        out.append(Penalty(name=p.name, weight=p.weight, input=x, points=p.weight * clamp(x)))
+    return tuple(out)
 
 
 def penalties_total(penalties: tuple[Penalty, ...]) -> Fraction:
@@ -68,7 +60,15 @@ def penalties_total(penalties: tuple[Penalty, ...]) -> Fraction:
 
 def risk_score(penalties: tuple[Penalty, ...]) -> int:
     """risk_score = max(0, round(100 − penalties)) (§5.6)."""
-    return max(0, round_half_up(100 - penalties_total(penalties)))
+    return max(0, round_half_up(registry.MAX_SCORE - penalties_total(penalties)))
+
+
+def _ratio_value(r: Ratios, name: str) -> Fraction:
+    definition = registry.RATIO[name]
+    empty = definition.value_when_empty()
+    if empty is None:
+        raise ValueError(f"ratio {name} in the DQI needs a neutral value")
+    return neutral(r.by_name()[name].value, empty)
 
 
 def dqi_raw(score: int, r: Ratios, *, channel_purity_in_dqi: bool = True) -> Fraction:
@@ -76,12 +76,12 @@ def dqi_raw(score: int, r: Ratios, *, channel_purity_in_dqi: bool = True) -> Fra
 
     RQ is the rounded risk score / 100; CP' is c(CP), or 1 when the channel-purity toggle is off.
     """
-    rq = Fraction(score, 100)
-    oti = neutral(r.on_time_rate.value, 1)
-    fimr = neutral(r.fimr.value, 0)
-    cp_prime = clamp(neutral(r.channel_purity.value, 1)) if channel_purity_in_dqi else Fraction(1)
-    quality = Fraction(4, 10) * clamp(rq) + Fraction(35, 100) * clamp(oti) + Fraction(25, 100) * (1 - clamp(fimr))
-    return 100 * quality * cp_prime
+    quality = Fraction(0)
+    for term in registry.DQI_TERMS:
+        x = Fraction(score, registry.MAX_SCORE) if term.ratio is None else _ratio_value(r, term.ratio)
+        quality += term.weight * (1 - clamp(x) if term.shortfall else clamp(x))
+    factor = clamp(_ratio_value(r, registry.DQI_FACTOR)) if channel_purity_in_dqi else Fraction(1)
+    return quality * factor
 
 
 def dqi(score: int, r: Ratios, *, channel_purity_in_dqi: bool = True) -> int:

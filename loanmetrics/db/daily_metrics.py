@@ -19,26 +19,29 @@ from datetime import date
 
 import asyncpg
 
+from loanmetrics.calculators import registry
 from loanmetrics.db import metric_engine as engine
+from loanmetrics.db import metric_sql
 from loanmetrics.db.models import FINE_COMPONENTS
 
 RATIO_LIMIT = "100000000000000"  # NUMERIC(20,6) holds |x| < 1e14; larger stored ratios read as null
 
 _DAILY_COLUMNS = (
     "period_start",
-    *engine.MONEY_COMPONENTS,
-    *(name for name in engine.COUNT_COMPONENTS if name not in ("total_officers", "par15_mid_month_count")),
-    *engine.RATIOS,
+    *(c.name for c in registry.COMPONENTS if c.daily),
+    *(r.name for r in registry.RATIOS),
     "had_float_gap", "risk_score", "risk_band", "dqi", "dqi_band",
 )
+_MONEY = frozenset(c.name for c in registry.COMPONENTS if c.money)
+_RATIOS = frozenset(r.name for r in registry.RATIOS)
 
 
 def _select_columns() -> str:
     parts = ["period_start"]
     for name in _DAILY_COLUMNS[1:]:
-        if name in engine.MONEY_COMPONENTS:
+        if name in _MONEY:
             parts.append(f"{name} / 100.0")
-        elif name in engine.RATIOS:
+        elif name in _RATIOS:
             parts.append(f"CASE WHEN abs({name}) < {RATIO_LIMIT} THEN round({name}, 6) END")
         else:
             parts.append(name)
@@ -75,17 +78,19 @@ RETURNING officer_id, branch
 
 # $1 dates, $2 loan ids: the transitions of changed loans (a full restatement writes every
 # loan's from the engine's own pass)
-_TRANSITIONS = """
+_TRANSITIONS = f"""
 WITH days AS (SELECT unnest($1::date[]) AS d)
 INSERT INTO dpd_transitions (loan_id, officer_id, branch, transition_date, from_dpd_bucket, to_dpd_bucket,
                              outstanding_balance)
 SELECT loan_id, officer_id, branch, d, from_bucket, to_bucket, out_c / 100.0
 FROM (
+SELECT moves.*, {metric_sql.bucket_label("from_dpd")} AS from_bucket, {metric_sql.bucket_label("to_dpd")} AS to_bucket
+FROM (
     SELECT st.loan_id, st.officer_id, st.branch, days.d,
-           lm_bucket(lm_dpd(st.settle_thresholds, st.suffix_min_due,
-                            lm_paid_c(st.pay_dates, st.pay_cum, days.d - 1), days.d - 1)) AS from_bucket,
-           lm_bucket(lm_dpd(st.settle_thresholds, st.suffix_min_due,
-                            lm_paid_c(st.pay_dates, st.pay_cum, days.d), days.d)) AS to_bucket,
+           lm_dpd(st.settle_thresholds, st.suffix_min_due,
+                  lm_paid_c(st.pay_dates, st.pay_cum, days.d - 1), days.d - 1) AS from_dpd,
+           lm_dpd(st.settle_thresholds, st.suffix_min_due,
+                  lm_paid_c(st.pay_dates, st.pay_cum, days.d), days.d) AS to_dpd,
            lm_total_out_c(st.principal_c, st.interest_due_c, st.fee_due_c, st.pay_cum_principal,
                           st.pay_cum_interest, st.pay_cum_fees, lm_pay_index(st.pay_dates, days.d)) AS out_c
     FROM days JOIN loan_state st ON st.disbursement_date <= days.d - 1
@@ -93,6 +98,7 @@ FROM (
       AND lm_active(st.disbursement_date, st.closed_date, days.d)
       AND st.loan_id = ANY($2::text[])
 ) moves
+) labelled
 WHERE from_bucket <> to_bucket
 """
 
@@ -250,9 +256,8 @@ async def _replace_from_fine(
     status = await conn.execute(
         f"INSERT INTO {table} ({key}, calculation_date, {extra}{columns}) "
         f"SELECT group_key, calculation_date, {_EXTRA_VALUES[kind]}{_select_columns()} "
-        f"FROM ({_FROM_FINE}{engine.scored_sql((kind,))}) computed",
+        f"FROM ({_FROM_FINE}{engine.scored_sql((kind,), options)}) computed",
         ends, starts, keys if kind == "officer" else None, keys if kind == "branch" else None, None,
-        *options.parameters(),
     )
     return _count(status)
 
@@ -299,6 +304,7 @@ async def _replace_all(
     )
     columns = ", ".join(_DAILY_COLUMNS)
     values = _select_columns()
+    from_bucket, to_bucket = metric_sql.bucket_label("dpd_prev"), metric_sql.bucket_label("dpd_d")
     row = await conn.fetchrow(
         f"""
         WITH {engine.DATES_CTE},{engine.loan_fine_sql(transitions=True)},
@@ -306,13 +312,13 @@ async def _replace_all(
         transitions AS (
             INSERT INTO dpd_transitions (loan_id, officer_id, branch, transition_date, from_dpd_bucket,
                                          to_dpd_bucket, outstanding_balance)
-            SELECT loan_id, officer_id, branch, d, lm_bucket(dpd_prev), lm_bucket(dpd_d), out_d / 100.0
+            SELECT loan_id, officer_id, branch, d, {from_bucket}, {to_bucket}, out_d / 100.0
             FROM loan_days
-            WHERE active_prev AND active_d AND lm_bucket(dpd_prev) <> lm_bucket(dpd_d)
+            WHERE active_prev AND active_d AND {from_bucket} <> {to_bucket}
             RETURNING 1
         ),
         computed AS (
-            WITH {engine.scored_sql(("officer", "branch")).lstrip().removeprefix(",").lstrip()}
+            WITH {engine.scored_sql(("officer", "branch"), options).lstrip().removeprefix(",").lstrip()}
         ),
         officer_rows AS (
             INSERT INTO officer_metrics_daily (officer_id, calculation_date, {columns})
@@ -328,7 +334,7 @@ async def _replace_all(
         SELECT (SELECT count(*) FROM officer_rows) AS officers, (SELECT count(*) FROM branch_rows) AS branches,
                (SELECT count(*) FROM fine_rows) AS fine, (SELECT count(*) FROM transitions) AS transitions
         """,
-        ends, starts, None, None, None, *options.parameters(),
+        ends, starts, None, None, None,
     )
     assert row is not None
     return int(row["officers"]), int(row["branches"]), int(row["transitions"])

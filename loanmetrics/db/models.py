@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from loanmetrics.calculators import registry
+
 metadata = MetaData()
 
 MONEY = Numeric(15, 2)
@@ -270,16 +272,7 @@ loan_state_prior = Table(
 
 # The metric engine's fine level per calculated date: loans and every additive component (money
 # in integer cents) per (officer, branch, region); officer and branch rows are its roll-ups.
-FINE_COMPONENTS = (
-    "loans", "active_loans", "overdue_15d_count", "disbursed_count", "fimr_cohort_count", "first_miss_count",
-    "all_time_fimr_cohort_count", "all_time_first_miss_count", "total_entries", "backdated_count",
-    "reversals_count", "channel_pure_count", "par15_mid_month_count",
-    *(f"bucket_{name}_count" for name in ("0", "1_6", "7_30", "31_60", "61_90", "90_plus")),
-    "total_portfolio", "overdue_15d_amount", "dpd_1to6_balance", "amount_due_7d", "prev_dpd_1to6_balance",
-    "moved_to_7to30", "par15_mid_month", "disbursed_amount", "fees_collected", "fees_due", "interest_collected",
-    "total_yield", "on_time_paid", "on_time_due", "waivers_amount",
-    *(f"bucket_{name}_balance" for name in ("0", "1_6", "7_30", "31_60", "61_90", "90_plus")),
-)
+FINE_COMPONENTS = ("loans", *(c.name for c in registry.COMPONENTS))
 metric_fine_daily = Table(
     "metric_fine_daily",
     metadata,
@@ -366,50 +359,13 @@ par15_snapshots = Table(
 )
 
 
-BUCKETS = ("0", "1_6", "7_30", "31_60", "61_90", "90_plus")
-
-
 def _metric_columns() -> list[Column[object]]:
-    """The SPEC §3 daily-metric columns, shared by the officer and branch tables."""
-    money = [
-        "total_portfolio",
-        "overdue_15d_amount",
-        "dpd_1to6_balance",
-        "amount_due_7d",
-        "prev_dpd_1to6_balance",
-        "moved_to_7to30",
-        "par15_mid_month",
-        "disbursed_amount",
-        "fees_collected",
-        "fees_due",
-        "interest_collected",
-        "total_yield",
-        "on_time_paid",
-        "on_time_due",
-        "waivers_amount",
-    ]
-    counts = [
-        "active_loans",
-        "overdue_15d_count",
-        "disbursed_count",
-        "fimr_cohort_count",
-        "first_miss_count",
-        "all_time_fimr_cohort_count",
-        "all_time_first_miss_count",
-        "total_entries",
-        "backdated_count",
-        "reversals_count",
-        "channel_pure_count",
-    ]
-    ratios = ["porr", "d06_slippage", "roll", "channel_purity", "fimr", "all_time_fimr", "frr", "ayr",
-              "on_time_rate"]
+    """The SPEC §3 daily-metric columns, shared by the officer and branch tables: the registry's
+    components (money NUMERIC(15,2), counts INTEGER) and ratios (NUMERIC(20,6))."""
     columns: list[Column[object]] = [Column("period_start", Date, nullable=False)]
-    columns += [Column(name, MONEY, nullable=False) for name in money]
-    columns += [Column(name, Integer, nullable=False) for name in counts]
-    columns += [Column(name, RATIO) for name in ratios]
-    for bucket in BUCKETS:
-        columns.append(Column(f"bucket_{bucket}_count", Integer, nullable=False))
-        columns.append(Column(f"bucket_{bucket}_balance", MONEY, nullable=False))
+    columns += [Column(c.name, MONEY if c.money else Integer, nullable=False)
+                for c in registry.COMPONENTS if c.daily]
+    columns += [Column(r.name, RATIO) for r in registry.RATIOS]
     columns += [
         Column("had_float_gap", Boolean, nullable=False),
         Column("risk_score", Integer, nullable=False),

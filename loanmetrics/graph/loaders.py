@@ -10,7 +10,7 @@ import strawberry
 from aiodataloader import DataLoader
 
 from loanmetrics.graph import types as t
-from loanmetrics.resolvers.metric_rows import MetricSnapshot, daily_snapshot_columns, snapshot_from_row
+from loanmetrics.resolvers.metric_rows import MetricSnapshot
 from loanmetrics.resolvers.sql import Params, scope_predicate
 from loanmetrics.resolvers.windows import Window
 
@@ -30,9 +30,8 @@ class Loaders:
         self.audit_actions: DataLoader[str, list[t.AuditAction]] = DataLoader(self._audit_actions)
         self.officer_metrics: DataLoader[MetricKey, MetricSnapshot | None] = DataLoader(self._officer_metrics)
         self.officer_history: DataLoader[MetricKey, list[MetricSnapshot]] = DataLoader(self._officer_history)
-        # officers outside the caller's scope (reached through an in-scope loan): in-scope loans only
-        self.scoped_officer_metrics: DataLoader[MetricKey, MetricSnapshot | None] = DataLoader(
-            self._scoped_officer_metrics)
+        # officers outside the caller's scope (reached through an in-scope loan): only the days
+        # with a loan of the scope
         self.scoped_officer_history: DataLoader[MetricKey, list[MetricSnapshot]] = DataLoader(
             self._scoped_officer_history)
         self.schedules: DataLoader[str, list[t.Installment]] = DataLoader(self._schedules)
@@ -40,8 +39,8 @@ class Loaders:
 
     async def _loan_officers(self, keys: list[str]) -> list[t.Officer]:
         """Loans' officers (a loan only ever reaches here when it is in scope). An officer whose
-        own branch/region is outside the caller's scope keeps its identity but no audit record
-        (the join is scoped in SQL) and is marked so its aggregates count in-scope loans only."""
+        own branch/region is outside the caller's scope shows its id and name only, no audit
+        record (the join is scoped in SQL), and its history only the days with loans in scope."""
         from loanmetrics.resolvers.officers import AUDIT_COLUMNS, OFFICER_COLUMNS, officer_from_row
 
         params = Params()
@@ -95,59 +94,24 @@ class Loaders:
             found.update({(key, start, end): snapshot for key, snapshot in snapshots.items()})
         return [found.get(key) for key in keys]
 
-    async def _scoped_officer_metrics(self, keys: list[MetricKey]) -> list[MetricSnapshot | None]:
-        from loanmetrics.resolvers.officers import metrics_in_scope
-
-        by_window: dict[tuple[date, date], list[str]] = defaultdict(list)
-        for officer_id, start, end in keys:
-            by_window[(start, end)].append(officer_id)
-        found: dict[MetricKey, MetricSnapshot] = {}
-        for (start, end), officer_ids in by_window.items():
-            snapshots = await metrics_in_scope(self.ctx, officer_ids, [(start, end)])
-            found.update({(key, start, end): snapshot for (key, _), snapshot in snapshots.items()})
-        return [found.get(key) for key in keys]
+    async def _officer_history(self, keys: list[MetricKey]) -> list[list[MetricSnapshot]]:
+        return await self._history(keys, loans_in_scope_only=False)
 
     async def _scoped_officer_history(self, keys: list[MetricKey]) -> list[list[MetricSnapshot]]:
-        """The days of the officers' daily rows, each recomputed over the loans in scope (the
-        daily rows count every loan of the officer)."""
-        from loanmetrics.resolvers.officers import metrics_in_scope
+        return await self._history(keys, loans_in_scope_only=True)
+
+    async def _history(self, keys: list[MetricKey], *, loans_in_scope_only: bool) -> list[list[MetricSnapshot]]:
+        """The officers' daily snapshots per date range, over the caller's loans (SPEC §10)."""
+        from loanmetrics.resolvers.officers import history_snapshots
 
         by_range: dict[tuple[date, date], list[str]] = defaultdict(list)
         for officer_id, start, end in keys:
             by_range[(start, end)].append(officer_id)
-        found: dict[MetricKey, list[MetricSnapshot]] = defaultdict(list)
+        found: dict[MetricKey, list[MetricSnapshot]] = {}
         for (start, end), officer_ids in by_range.items():
-            days = await self.ctx.fetch(
-                "SELECT officer_id, calculation_date FROM officer_metrics_daily "
-                "WHERE officer_id = ANY($1::text[]) AND calculation_date BETWEEN $2 AND $3",
-                officer_ids, start, end,
-            )
-            dates = sorted({row["calculation_date"] for row in days})
-            if not dates:
-                continue
-            snapshots = await metrics_in_scope(self.ctx, officer_ids, [(day.replace(day=1), day) for day in dates])
-            for row in sorted(days, key=lambda row: row["calculation_date"]):
-                snapshot = snapshots.get((row["officer_id"], row["calculation_date"]))
-                if snapshot is not None:  # no in-scope loan disbursed by that day: no row
-                    found[(row["officer_id"], start, end)].append(snapshot)
-        return [found.get(key, []) for key in keys]
-
-    async def _officer_history(self, keys: list[MetricKey]) -> list[list[MetricSnapshot]]:
-        bands = self.ctx.application.settings.bands
-        by_range: dict[tuple[date, date], list[str]] = defaultdict(list)
-        for officer_id, start, end in keys:
-            by_range[(start, end)].append(officer_id)
-        found: dict[MetricKey, list[MetricSnapshot]] = defaultdict(list)
-        for (start, end), officer_ids in by_range.items():
-            rows = await self.ctx.fetch(
-                f"SELECT m.officer_id, {daily_snapshot_columns('m', bands)} FROM officer_metrics_daily m "
-                "WHERE m.officer_id = ANY($1::text[]) AND m.calculation_date BETWEEN $2 AND $3 "
-                "ORDER BY m.calculation_date",
-                officer_ids, start, end,
-            )
-            for row in rows:
-                found[(row["officer_id"], start, end)].append(
-                    snapshot_from_row(row, key_column="officer_id", cents=True))
+            snapshots = await history_snapshots(self.ctx, officer_ids, start, end,
+                                                loans_in_scope_only=loans_in_scope_only)
+            found.update({(key, start, end): rows for key, rows in snapshots.items()})
         return [found.get(key, []) for key in keys]
 
     async def _schedules(self, keys: list[str]) -> list[list[t.Installment]]:

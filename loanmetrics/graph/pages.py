@@ -45,7 +45,8 @@ OFFICER_METRICS_SELECTION = (
     "riskScore",
     "riskBand",
     "fimr { value numerator denominator band }",
-    "porr { value }",  # PAR30: replace with "par30 { value band }" once the PAR metrics are merged
+    "par30 { value band }",
+    "porr { value }",
 )
 DEFAULT_QUERY_BODY = (
     "query RiskiestOfficers {\n"

@@ -6,25 +6,21 @@ officer's loans) resolve through the request's dataloaders in ``resolvers/``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import strawberry
 from strawberry.types import Info
 
+from loanmetrics.calculators import registry
+from loanmetrics.calculators.registry import Band
 from loanmetrics.graph.fast_execution import NOT_PREFETCHED, PREFETCHED
 from loanmetrics.graph.request import RequestContext
 from loanmetrics.resolvers.metric_rows import MetricSnapshot
 
-
-@strawberry.enum(description="Risk and quality bands (REST and the daily tables spell them in title case).")
-class Band(Enum):
-    GREEN = "Green"
-    WATCH = "Watch"
-    AMBER = "Amber"
-    RED = "Red"
-    FLAG = "Flag"
+strawberry.enum(Band, description="Risk and quality bands (REST and the daily tables spell them in title case).")
 
 
 @strawberry.enum
@@ -41,38 +37,20 @@ class SortDirection(Enum):
     DESC = "desc"
 
 
+SORT_FIELDS = ("risk_score", "dqi", *(r.name for r in registry.RATIOS),
+               *(c.name for c in registry.COMPONENTS if c.portfolio), "officer_name", "officer_id")
+"""The scores, every registry ratio and every Portfolio component (all but the buckets), then
+name and id: one sort field each."""
+
+
 @strawberry.enum(description="Every metric the officer list can sort on (the scores, every ratio and every "
                              "Portfolio amount and count but the buckets), plus name and id.")
 class OfficerSortField(Enum):
-    RISK_SCORE = "risk_score"
-    DQI = "dqi"
-    FIMR = "fimr"
-    ALL_TIME_FIMR = "all_time_fimr"
-    D06_SLIPPAGE = "d06_slippage"
-    ROLL = "roll"
-    FRR = "frr"
-    AYR = "ayr"
-    PORR = "porr"
-    ON_TIME_RATE = "on_time_rate"
-    CHANNEL_PURITY = "channel_purity"
-    ACTIVE_LOANS = "active_loans"
-    TOTAL_PORTFOLIO = "total_portfolio"
-    OVERDUE_15D_AMOUNT = "overdue_15d_amount"
-    OVERDUE_15D_COUNT = "overdue_15d_count"
-    DISBURSED_COUNT = "disbursed_count"
-    DISBURSED_AMOUNT = "disbursed_amount"
-    TOTAL_YIELD = "total_yield"
-    INTEREST_COLLECTED = "interest_collected"
-    FEES_COLLECTED = "fees_collected"
-    FEES_DUE = "fees_due"
-    WAIVERS_AMOUNT = "waivers_amount"
-    TOTAL_ENTRIES = "total_entries"
-    BACKDATED_COUNT = "backdated_count"
-    REVERSALS_COUNT = "reversals_count"
-    AMOUNT_DUE_7D = "amount_due_7d"
-    PAR15_MID_MONTH = "par15_mid_month"
-    OFFICER_NAME = "officer_name"
-    OFFICER_ID = "officer_id"
+    """One member per name of ``SORT_FIELDS`` (the Enum's ``_ignore_`` recipe for generated members)."""
+
+    _ignore_ = "_name"
+    for _name in SORT_FIELDS:
+        vars()[_name.upper()] = _name
 
 
 @strawberry.enum(description="Orderings of loan lists.")
@@ -102,7 +80,7 @@ class OfficerFilter:
 
 @strawberry.input
 class OfficerSort:
-    field: OfficerSortField = OfficerSortField.RISK_SCORE
+    field: OfficerSortField = OfficerSortField("risk_score")
     direction: SortDirection = SortDirection.DESC
 
 
@@ -157,28 +135,40 @@ class BucketBalance:
     balance: float
 
 
+T = TypeVar("T")
+
+
+def _registry_fields(after: str | None, fields: dict[str, tuple[str, str]]) -> Callable[[type[T]], type[T]]:
+    """A class decorator (under ``@strawberry.type``) adding registry-derived fields, name ->
+    (annotation, description), after the field ``after`` (None: first), in registry order."""
+
+    def add(cls: type[T]) -> type[T]:
+        added = {name: annotation for name, (annotation, _) in fields.items()}
+        annotations: dict[str, object] = dict(added) if after is None else {}
+        for name, annotation in cls.__annotations__.items():
+            annotations[name] = annotation
+            if name == after:
+                annotations.update(added)
+        cls.__annotations__ = annotations
+        for name, (_, description) in fields.items():
+            setattr(cls, name, strawberry.field(description=description))
+        return cls
+
+    return add
+
+
+PORTFOLIO_FIELDS = {c.name: ("float" if c.money else "int", c.description)
+                    for c in registry.COMPONENTS if c.portfolio}
+RATIO_FIELDS = {r.name: ("Ratio", r.description) for r in registry.RATIOS}
+
+
 @strawberry.type
+@_registry_fields(None, PORTFOLIO_FIELDS)  # money as Float, counts as Int
 class Portfolio:
-    active_loans: int
-    total_portfolio: float
-    overdue_15d_amount: float
-    overdue_15d_count: int
-    disbursed_count: int
-    disbursed_amount: float
-    total_yield: float
-    interest_collected: float
-    fees_collected: float
-    fees_due: float
-    waivers_amount: float
-    total_entries: int
-    backdated_count: int
-    reversals_count: int
-    amount_due_7d: float
-    par15_mid_month: float
     buckets: list[BucketBalance]
 
 
-BANDS = {band.value: band for band in Band}  # a dict lookup is much cheaper than Band(value)
+BANDS = {band.title_case: band for band in registry.Band}  # title case (as stored) -> the enum; cheaper than a call
 
 
 class _RatioView:
@@ -222,34 +212,23 @@ def _count(name: str) -> property:
 
 class _PortfolioView:
     """Portfolio's fields over a snapshot, each converted only when selected (duck-typed: the
-    executor reads attributes, and Portfolio has no interfaces, so no isinstance check runs)."""
+    executor reads attributes, and Portfolio has no interfaces, so no isinstance check runs).
+    One property per registry portfolio component, set below."""
 
     __slots__ = ("_snapshot",)
 
     def __init__(self, snapshot: MetricSnapshot) -> None:
         self._snapshot = snapshot
 
-    active_loans = _count("active_loans")
-    total_portfolio = _money("total_portfolio")
-    overdue_15d_amount = _money("overdue_15d_amount")
-    overdue_15d_count = _count("overdue_15d_count")
-    disbursed_count = _count("disbursed_count")
-    disbursed_amount = _money("disbursed_amount")
-    total_yield = _money("total_yield")
-    interest_collected = _money("interest_collected")
-    fees_collected = _money("fees_collected")
-    fees_due = _money("fees_due")
-    waivers_amount = _money("waivers_amount")
-    total_entries = _count("total_entries")
-    backdated_count = _count("backdated_count")
-    reversals_count = _count("reversals_count")
-    amount_due_7d = _money("amount_due_7d")
-    par15_mid_month = _money("par15_mid_month")
-
     @property
     def buckets(self) -> list[BucketBalance]:
         return [BucketBalance(bucket=label, count=count, balance=float(balance))
                 for label, count, balance in self._snapshot.buckets]
+
+
+for _component in registry.COMPONENTS:
+    if _component.portfolio:
+        setattr(_PortfolioView, _component.name, (_money if _component.money else _count)(_component.name))
 
 
 def _ratio_field(name: str) -> property:
@@ -267,15 +246,6 @@ class _MetricsView:
     calculation_date = property(lambda view: view._snapshot.calculation_date)
     period_start = property(lambda view: view._snapshot.period_start)
     period_end = property(lambda view: view._snapshot.calculation_date)
-    fimr = _ratio_field("fimr")
-    all_time_fimr = _ratio_field("all_time_fimr")
-    d06_slippage = _ratio_field("d06_slippage")
-    roll = _ratio_field("roll")
-    frr = _ratio_field("frr")
-    ayr = _ratio_field("ayr")
-    porr = _ratio_field("porr")
-    on_time_rate = _ratio_field("on_time_rate")
-    channel_purity = _ratio_field("channel_purity")
     risk_score = property(lambda view: view._snapshot.risk_score)
     risk_band = property(lambda view: BANDS[view._snapshot.risk_band])
     dqi = property(lambda view: view._snapshot.dqi)
@@ -289,6 +259,10 @@ class _MetricsView:
     @property
     def portfolio(self) -> Portfolio:
         return cast(Portfolio, _PortfolioView(self._snapshot))
+
+
+for _ratio_definition in registry.RATIOS:
+    setattr(_MetricsView, _ratio_definition.name, _ratio_field(_ratio_definition.name))
 
 
 class _BranchMetricsView(_MetricsView):
@@ -305,19 +279,11 @@ class _RegionMetricsView(_MetricsView):
 
 
 @strawberry.type
+@_registry_fields("period_end", RATIO_FIELDS)
 class OfficerMetrics:
     calculation_date: date
     period_start: date
     period_end: date
-    fimr: Ratio
-    all_time_fimr: Ratio
-    d06_slippage: Ratio
-    roll: Ratio
-    frr: Ratio
-    ayr: Ratio
-    porr: Ratio
-    on_time_rate: Ratio
-    channel_purity: Ratio
     risk_score: int
     risk_band: Band
     dqi: int
@@ -472,9 +438,11 @@ class Loan:
         return self.prefetched_officer if self.prefetched_officer is not None else cast(Officer, NOT_PREFETCHED)
 
     @strawberry.field(description="The loan's officer. When the officer's own branch or region is outside the "
-                      "caller's scope (a loan of a scoped branch may belong to another branch's officer), its "
-                      "identity is given, its metrics, history and loans count only loans in the caller's scope, "
-                      "and audit is null.", metadata={PREFETCHED: "prefetched_officer_view"})
+                      "caller's scope (a loan of a scoped branch may belong to another branch's officer), only its "
+                      "id and name are given (phone, employment status and primary channel null, branch and "
+                      "region empty), audit is null, and its metrics, history and loans count only loans in the "
+                      "caller's scope, as every officer's do for a scoped caller.",
+                      metadata={PREFETCHED: "prefetched_officer_view"})
     def officer(self, info: Info[RequestContext, None]) -> Officer:
         if self.prefetched_officer is not None:
             return self.prefetched_officer
@@ -529,7 +497,7 @@ class Officer:
     window: strawberry.Private[tuple[date, date] | None] = None
     outside_scope: strawberry.Private[bool] = False
     """Reached through an in-scope loan while the officer's own branch/region is outside the
-    caller's scope: every aggregate under it counts only loans in the caller's scope."""
+    caller's scope: its history keeps the days with loans in scope only."""
     prebuilt_json: strawberry.Private[Any] = None
     """The node's whole answer as JSON built in SQL (resolvers/officer_json.py), or None."""
 

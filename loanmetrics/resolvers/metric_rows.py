@@ -10,7 +10,7 @@ stored ratios are for reading only), risk and DQI bands from the stored scores.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -19,14 +19,16 @@ from typing import Any
 
 import asyncpg
 
+from loanmetrics.calculators import registry
+from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db import metric_engine as engine
-from loanmetrics.settings import BandSettings
+from loanmetrics.db import metric_sql
+from loanmetrics.graph.auth import Principal
+from loanmetrics.resolvers.sql import Params, scope_predicate
 
-PENALTIES = (("porr", 20), ("fimr", 15), ("roll", 10), ("waivers", 10), ("backdated", 10), ("reversals", 10),
-             ("frr", 10), ("channel_purity", 5), ("float_gap", 10))
-BANDED = ("fimr", "all_time_fimr", "d06_slippage", "roll", "ayr")
-BUCKET_LABELS = (("0", "0"), ("1_6", "1-6"), ("7_30", "7-30"), ("31_60", "31-60"), ("61_90", "61-90"),
-                 ("90_plus", "90+"))
+PENALTIES = tuple((p.name, p.weight) for p in registry.PENALTIES)
+BANDED = tuple(r.name for r in registry.RATIOS if r.band is not None)
+BUCKET_LABELS = tuple((b.key, b.label) for b in registry.BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -128,21 +130,21 @@ class MetricSnapshot:
     def ratio(self, name: str) -> RatioValue:
         cached = self._ratio_cache.get(name)
         if cached is None:
-            numerator, denominator = engine.RATIOS[name]
-            num, den = self.component(numerator), self.component(denominator)
+            definition = registry.RATIO[name]
+            num, den = self.component(definition.numerator), self.component(definition.denominator)
             band = self._row[f"{name}_band"] if name in BANDED else None
             cached = self._ratio_cache[name] = RatioValue(Decimal(num), Decimal(den), self.ratio_value(name), band)
         return cached
 
     def ratio_value(self, name: str) -> float | None:
         """The ratio's display value alone (what a list page selects), without the exact parts."""
-        numerator, denominator = engine.RATIOS[name]
+        definition = registry.RATIO[name]
         row = self._row
-        return _display(name, row[numerator], row[denominator])
+        return _display(definition, row[definition.numerator], row[definition.denominator])
 
     @cached_property
     def ratios(self) -> Mapping[str, RatioValue]:
-        return {name: self.ratio(name) for name in engine.RATIOS}
+        return {ratio.name: self.ratio(ratio.name) for ratio in registry.RATIOS}
 
     @cached_property
     def penalties(self) -> tuple[Penalty, ...]:
@@ -161,85 +163,117 @@ class MetricSnapshot:
 
 
 _MONEY = frozenset(engine.MONEY_COMPONENTS)
+_WHEN_EMPTY = {r.name: None if r.when_empty is None else float(r.when_empty) for r in registry.RATIOS}
 
 
-def _display(name: str, numerator: Decimal | int, denominator: Decimal | int) -> float | None:
-    """numerator / denominator for display (SPEC §5.5: null when the denominator is 0, except
-    channel purity, which is 1 for an officer with no active loans). Scaling money from cents
+def _display(ratio: registry.Ratio, numerator: Decimal | int, denominator: Decimal | int) -> float | None:
+    """numerator / denominator for display (SPEC §5.5: null when the denominator is 0, unless the
+    registry gives the ratio a value then, as channel purity's 1). Scaling money from cents
     cancels in the quotient, so engine rows need no conversion here."""
     if denominator == 0:
-        return 1.0 if name == "channel_purity" else None
+        return _WHEN_EMPTY[ratio.name]
     return float(numerator) / float(denominator)
 
 
-def risk_band_sql(score: str, bands: BandSettings) -> str:
+def risk_band_sql(score: str, bands: BandThresholds) -> str:
     """SQL: the risk band of the score expression ``score`` under the current thresholds."""
-    return f"lm_risk_band({score}, {int(bands.risk_green)}, {int(bands.risk_watch)}, {int(bands.risk_amber)})"
+    return metric_sql.score_band(registry.RISK_BAND, score, bands)
 
 
-def dqi_band_sql(dqi: str, bands: BandSettings) -> str:
+def dqi_band_sql(dqi: str, bands: BandThresholds) -> str:
     """SQL: the DQI band of the expression ``dqi`` under the current thresholds."""
-    return f"lm_dqi_band({dqi}, {int(bands.dqi_green)}, {int(bands.dqi_watch)})"
+    return metric_sql.score_band(registry.DQI_BAND, dqi, bands)
 
 
-def band_expressions(alias: str, bands: BandSettings) -> dict[str, str]:
+def band_expressions(alias: str, bands: BandThresholds) -> dict[str, str]:
     """SQL per band of a daily-table row ``alias`` under the current thresholds (the stored
     risk_band/dqi_band are those of the recalculation that wrote the row): score bands from the
     stored scores, ratio bands from the exact parts. Keys: ``risk_band``, ``dqi_band`` and
     ``<ratio>_band`` for the banded ratios."""
-    a = alias
-
-    def at_most(n: str, d: str, green: float, watch: float) -> str:
-        return f"lm_band_at_most({a}.{n}, {a}.{d}, {Decimal(str(green))}, {Decimal(str(watch))})"
-
     return {
-        "risk_band": risk_band_sql(f"{a}.risk_score", bands),
-        "dqi_band": dqi_band_sql(f"{a}.dqi", bands),
-        "fimr_band": at_most("first_miss_count", "fimr_cohort_count", bands.fimr_green, bands.fimr_watch),
-        "all_time_fimr_band": at_most("all_time_first_miss_count", "all_time_fimr_cohort_count",
-                                      bands.fimr_green, bands.fimr_watch),
-        "d06_slippage_band": at_most("dpd_1to6_balance", "amount_due_7d", bands.slippage_green,
-                                     bands.slippage_watch),
-        "roll_band": at_most("moved_to_7to30", "prev_dpd_1to6_balance", bands.roll_green, bands.roll_watch),
-        "ayr_band": f"lm_band_at_least({a}.total_yield, {a}.par15_mid_month, {Decimal(str(bands.ayr_green))}, "
-                    f"{Decimal(str(bands.ayr_watch))})",
+        "risk_band": risk_band_sql(f"{alias}.risk_score", bands),
+        "dqi_band": dqi_band_sql(f"{alias}.dqi", bands),
+        **metric_sql.ratio_bands(metric_sql.columns(alias), bands),
     }
 
 
 def penalty_inputs_sql(alias: str) -> str:
-    """SQL: the nine penalty inputs (SPEC §5.6, in ``PENALTIES`` order) of a daily-table row."""
-    a = alias
-    return (
-        f"lm_penalty_inputs({a}.overdue_15d_amount, {a}.total_portfolio, {a}.first_miss_count, "
-        f"{a}.fimr_cohort_count, {a}.moved_to_7to30, {a}.prev_dpd_1to6_balance, {a}.waivers_amount, "
-        f"{a}.amount_due_7d, {a}.backdated_count, {a}.reversals_count, {a}.total_entries, {a}.fees_collected, "
-        f"{a}.fees_due, {a}.channel_pure_count, {a}.active_loans, {a}.had_float_gap)::float8[]"
-    )
+    """SQL: the penalty inputs (SPEC §5.6, in ``PENALTIES`` order) of a daily-table row."""
+    return f"{metric_sql.penalty_inputs(metric_sql.columns(alias))}::float8[]"
 
 
-def band_columns(alias: str, bands: BandSettings) -> str:
+def band_columns(alias: str, bands: BandThresholds) -> str:
     """SQL columns: every band and the penalty inputs of a daily-table row ``alias``."""
     columns = [f"{expression} AS {name}" for name, expression in band_expressions(alias, bands).items()]
     return ", ".join([*columns, f"{penalty_inputs_sql(alias)} AS penalty_inputs"])
 
 
-_DAILY_COUNTS = tuple(name for name in engine.COUNT_COMPONENTS
-                      if name not in ("total_officers", "par15_mid_month_count"))
+_DAILY_MONEY = tuple(c.name for c in registry.COMPONENTS if c.daily and c.money)
+_DAILY_COUNTS = tuple(c.name for c in registry.COMPONENTS if c.daily and not c.money)
 
 
-def daily_snapshot_columns(alias: str, bands: BandSettings, *, float_gap: bool = True) -> str:
+def daily_snapshot_columns(alias: str, bands: BandThresholds, *, float_gap: bool = True) -> str:
     """SQL columns: what a snapshot reads from a daily-table row ``alias``, in the engine's form
     (money as integer cents, so ``cents=True``). Decoding 21 NUMERIC columns per row cost more
     than the rest of a list page; cents are exact and int8 decodes about ten times faster."""
     a = alias
     return ", ".join([
         f"{a}.calculation_date", f"{a}.period_start",
-        *(f"({a}.{name} * 100)::int8 AS {name}" for name in engine.MONEY_COMPONENTS),
+        *(f"({a}.{name} * 100)::int8 AS {name}" for name in _DAILY_MONEY),
         *(f"{a}.{name}" for name in _DAILY_COUNTS),
         *([f"{a}.had_float_gap"] if float_gap else []),
         f"{a}.risk_score", f"{a}.dqi",
         band_columns(a, bands),
     ])
+
+
+_FINE_SUMS = ", ".join(f"sum(f.{c.name})::bigint AS {c.name}" for c in registry.COMPONENTS if c.daily)
+_IN_SCOPE_COMPONENTS = ", ".join(f"coalesce(s.{c.name}, 0) AS {c.name}" for c in registry.COMPONENTS if c.daily)
+_STORED_FORM = ", ".join([
+    *(f"(sc.{c.name} / 100.0)::numeric(15,2) AS {c.name}" if c.money else f"sc.{c.name}"
+      for c in registry.COMPONENTS if c.daily),
+    *(f"CASE WHEN abs(sc.{r.name}) < 100000000000000 THEN round(sc.{r.name}, 6) END::numeric(20,6) AS {r.name}"
+      for r in registry.RATIOS),
+])
+
+
+def scoped_daily_sql(
+    principal: Principal, params: Params, options: engine.EngineOptions, *,
+    officers: Callable[[str], str], days: Callable[[str], str],
+) -> str:
+    """CTEs ending in ``scoped_daily``: the officer_metrics_daily rows selected by ``officers`` and
+    ``days`` (conditions on an officer_id and a calculation_date column) with every component,
+    ratio and score counting only the loans in the caller's scope (SPEC §10), rolled up at read
+    time from the officer's fine groups (metric_fine_daily) in the caller's branches and regions.
+    Same columns and forms as the daily table (money NUMERIC, ratios as stored), plus
+    ``scoped_loans``: the officer's loans in scope that day (0: none, every component 0)."""
+    in_scope = scope_predicate(principal, params, branch="f.branch", region="f.region")
+    ratios = ", ".join(f"{metric_sql.ratio_value(r, metric_sql.columns('c'))} AS {r.name}" for r in registry.RATIOS)
+    return f"""
+        scoped_sums AS (
+            SELECT f.calculation_date, f.officer_id, sum(f.loans)::bigint AS scoped_loans, {_FINE_SUMS}
+            FROM metric_fine_daily f
+            WHERE {days("f.calculation_date")} AND {officers("f.officer_id")} AND {in_scope}
+            GROUP BY f.calculation_date, f.officer_id
+        ),
+        scoped_components AS (
+            SELECT m0.officer_id, m0.calculation_date, m0.period_start, m0.had_float_gap,
+                   coalesce(s.scoped_loans, 0) AS scoped_loans, {_IN_SCOPE_COMPONENTS}
+            FROM officer_metrics_daily m0
+            LEFT JOIN scoped_sums s ON s.calculation_date = m0.calculation_date AND s.officer_id = m0.officer_id
+            WHERE {days("m0.calculation_date")} AND {officers("m0.officer_id")}
+        ),
+        scoped_scored AS (
+            SELECT c.*, {ratios}, {metric_sql.risk_score(metric_sql.columns("c"))} AS risk_score
+            FROM scoped_components c
+        ),
+        scoped_daily AS (
+            SELECT sc.officer_id, sc.calculation_date, sc.period_start, sc.had_float_gap, sc.scoped_loans,
+                   {_STORED_FORM}, sc.risk_score,
+                   {metric_sql.dqi(metric_sql.columns("sc"), "sc.risk_score",
+                                   channel_purity_in_dqi=options.channel_purity_in_dqi)} AS dqi
+            FROM scoped_scored sc
+        )"""
 
 
 def snapshot_from_row(row: SnapshotRow, *, key_column: str, cents: bool) -> MetricSnapshot:
@@ -256,27 +290,35 @@ async def empty_snapshot(
     conn: asyncpg.Connection, key: str, start: date, end: date, *, had_float_gap: bool, options: engine.EngineOptions
 ) -> MetricSnapshot:
     """The metrics of a group with no loans in play: zeros, null ratios, neutral composites."""
-    row = await conn.fetchrow(
-        """
-        SELECT lm_risk_score(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, $1) AS risk_score,
-               lm_penalty_inputs(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, $1) AS penalty_inputs
-        """,
-        had_float_gap,
-    )
-    assert row is not None
-    risk = int(row["risk_score"])
-    quality = await conn.fetchval("SELECT lm_dqi($1, 0, 0, 0, 0, 0, 0, $2)", risk, options.channel_purity_in_dqi)
-    bands = await conn.fetchrow(
-        "SELECT lm_risk_band($1, $2, $3, $4) AS risk_band, lm_dqi_band($5, $6, $7) AS dqi_band",
-        risk, options.bands.risk_green, options.bands.risk_watch, options.bands.risk_amber,
-        quality, options.bands.dqi_green, options.bands.dqi_watch,
-    )
-    assert bands is not None
-    zero: dict[str, Any] = dict.fromkeys((*engine.MONEY_COMPONENTS, *engine.COUNT_COMPONENTS), 0)
-    zero.update({f"{name}_band": None for name in BANDED})
-    zero.update({
-        "calculation_date": end, "period_start": start, "group_key": key, "risk_score": risk,
-        "risk_band": bands["risk_band"], "dqi": int(quality), "dqi_band": bands["dqi_band"],
-        "penalty_inputs": row["penalty_inputs"], "had_float_gap": had_float_gap, "total_officers": 0,
-    })
-    return snapshot_from_row(zero, key_column="group_key", cents=True)
+    return (await empty_snapshots(conn, {key: had_float_gap}, start, end, options=options))[key]
+
+
+async def empty_snapshots(
+    conn: asyncpg.Connection, float_gaps: Mapping[str, bool], start: date, end: date, *, options: engine.EngineOptions
+) -> dict[str, MetricSnapshot]:
+    """``empty_snapshot`` of several groups (key -> its float-gap flag) in one statement."""
+    if not float_gaps:
+        return {}
+    zeros = ", ".join(f"0::bigint AS {c.name}" for c in registry.COMPONENTS)
+    sql = f"""
+        WITH zero AS (
+            SELECT z.group_key, z.had_float_gap, 0::bigint AS total_officers, {zeros}
+            FROM unnest($1::text[], $2::bool[]) AS z(group_key, had_float_gap)
+        ),
+        scored AS (SELECT z.*, {metric_sql.risk_score(metric_sql.columns("z"))} AS risk_score FROM zero z),
+        rated AS (
+            SELECT s.*, {metric_sql.dqi(metric_sql.columns("s"), "s.risk_score",
+                                        channel_purity_in_dqi=options.channel_purity_in_dqi)} AS dqi
+            FROM scored s
+        )
+        SELECT r.*, $3::date AS calculation_date, $4::date AS period_start,
+               {metric_sql.score_band(registry.RISK_BAND, "r.risk_score", options.bands)} AS risk_band,
+               {metric_sql.score_band(registry.DQI_BAND, "r.dqi", options.bands)} AS dqi_band,
+               {", ".join(f"{sql} AS {name}" for name, sql in metric_sql.ratio_bands(metric_sql.columns("r"),
+                                                                                    options.bands).items())},
+               {metric_sql.penalty_inputs(metric_sql.columns("r"))} AS penalty_inputs
+        FROM rated r
+    """
+    keys = list(float_gaps)
+    rows = await conn.fetch(sql, keys, [float_gaps[key] for key in keys], end, start)
+    return {row["group_key"]: snapshot_from_row(row, key_column="group_key", cents=True) for row in rows}

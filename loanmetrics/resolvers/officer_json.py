@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from graphql import FieldNode, SelectionSetNode
+from strawberry.utils.str_converters import to_camel_case
 
-from loanmetrics.db import metric_engine as engine
+from loanmetrics.calculators import registry
+from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.resolvers.metric_rows import BANDED, BUCKET_LABELS, PENALTIES, band_expressions, penalty_inputs_sql
-from loanmetrics.settings import BandSettings
 
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 
@@ -33,7 +34,7 @@ class _Aliases:
     """The SQL names the node expression reads: officer ``o``, daily row ``m``, audit ``a``,
     rank ``rank``, and the current band thresholds."""
 
-    bands: BandSettings
+    bands: BandThresholds
     officer: str = "o"
     daily: str = "m"
     audit: str = "a"
@@ -92,17 +93,20 @@ def _money(aliases: _Aliases, column: str) -> str:
 
 def _exact(aliases: _Aliases, component: str) -> str:
     """A component as the exact integer the Python path divides (money in cents)."""
-    if component in engine.MONEY_COMPONENTS:
+    if registry.COMPONENT[component].money:
         return f"({aliases.daily}.{component} * 100)::int8"
     return f"{aliases.daily}.{component}"
 
 
 def _ratio(name: str) -> Callable[[_Aliases, SelectionSetNode | None], str | None]:
-    numerator, denominator = engine.RATIOS[name]
+    definition = registry.RATIO[name]
+    numerator, denominator = definition.numerator, definition.denominator
 
     def compile_ratio(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
         num, den = _exact(aliases, numerator), _exact(aliases, denominator)
-        empty = "1::float8" if name == "channel_purity" else "NULL::float8"
+        when_empty = definition.when_empty
+        # the Python path's float(Fraction): exact for the registry's small constants
+        empty = "NULL::float8" if when_empty is None else f"{float(when_empty)!r}::float8"
         band = band_expressions(aliases.daily, aliases.bands).get(f"{name}_band") if name in BANDED else None
         leaves = {
             "value": f"CASE WHEN {den} = 0 THEN {empty} ELSE {num}::float8 / {den}::float8 END",
@@ -148,33 +152,20 @@ def _buckets(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str |
     return f"json_build_array({', '.join(items)})"
 
 
-_PORTFOLIO_MONEY = {
-    "totalPortfolio": "total_portfolio", "overdue15dAmount": "overdue_15d_amount",
-    "disbursedAmount": "disbursed_amount", "totalYield": "total_yield", "interestCollected": "interest_collected",
-    "feesCollected": "fees_collected", "feesDue": "fees_due", "waiversAmount": "waivers_amount",
-    "amountDue7d": "amount_due_7d", "par15MidMonth": "par15_mid_month",
-}
-_PORTFOLIO_COUNTS = {
-    "activeLoans": "active_loans", "overdue15dCount": "overdue_15d_count", "disbursedCount": "disbursed_count",
-    "totalEntries": "total_entries", "backdatedCount": "backdated_count", "reversalsCount": "reversals_count",
-}
+_PORTFOLIO = {to_camel_case(c.name): c for c in registry.COMPONENTS if c.portfolio}
 
 
 def _portfolio(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
     def leaf(name: str) -> str | None:
-        if name in _PORTFOLIO_MONEY:
-            return _money(aliases, _PORTFOLIO_MONEY[name])
-        if name in _PORTFOLIO_COUNTS:
-            return f"{aliases.daily}.{_PORTFOLIO_COUNTS[name]}"
-        return None
+        component = _PORTFOLIO.get(name)
+        if component is None:
+            return None
+        return _money(aliases, component.name) if component.money else f"{aliases.daily}.{component.name}"
 
     return _object(aliases, selection_set, "Portfolio", leaf, {"buckets": _buckets})
 
 
-_RATIO_FIELDS = {
-    "fimr": "fimr", "allTimeFimr": "all_time_fimr", "d06Slippage": "d06_slippage", "roll": "roll", "frr": "frr",
-    "ayr": "ayr", "porr": "porr", "onTimeRate": "on_time_rate", "channelPurity": "channel_purity",
-}
+_RATIO_FIELDS = {to_camel_case(r.name): r.name for r in registry.RATIOS}
 
 
 def _metrics(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
@@ -241,7 +232,7 @@ def _officer(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str |
     return _object(aliases, selection_set, "Officer", leaves.get, {"metrics": _metrics, "audit": _audit})
 
 
-def officer_node_sql(field_nodes: Sequence[FieldNode], bands: BandSettings) -> str | None:
+def officer_node_sql(field_nodes: Sequence[FieldNode], bands: BandThresholds) -> str | None:
     """SQL for one officer node's JSON under this ``officers`` field, or None when the selection
     is anything but one plain Officer selection (``nodes`` or ``edges { node }``, not both)."""
     if len(field_nodes) != 1:

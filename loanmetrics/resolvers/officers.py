@@ -2,11 +2,14 @@
 
 The default window reads officer_metrics_daily and filters, sorts and pages in SQL (one
 statement, audit info joined in). Custom windows run the metric engine for the officers in the
-caller's scope and sort and page those rows in memory, with the same cursors.
+caller's scope and sort and page those rows in memory, with the same cursors. A scoped caller's
+aggregates count only the loans in its scope (SPEC §10): the default window rolls the officers'
+fine groups up within the scope (``metric_rows.scoped_daily_sql``), the engine restricts the loans.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -21,7 +24,9 @@ from loanmetrics.resolvers.metric_rows import (
     MetricSnapshot,
     daily_snapshot_columns,
     empty_snapshot,
+    empty_snapshots,
     risk_band_sql,
+    scoped_daily_sql,
     snapshot_from_row,
 )
 from loanmetrics.resolvers.officer_json import officer_node_sql
@@ -36,7 +41,7 @@ from loanmetrics.resolvers.pagination import (
     sort_in_memory,
 )
 from loanmetrics.resolvers.sql import Params, like_pattern, scope_predicate
-from loanmetrics.resolvers.windows import Window, daily_rows_exist, resolve_window
+from loanmetrics.resolvers.windows import Window, daily_rows_exist, fine_groups_kept, resolve_window
 
 if TYPE_CHECKING:
     from loanmetrics.graph.request import RequestContext
@@ -83,14 +88,23 @@ def audit_from_row(row: Any) -> t.AuditInfo:
 
 def officer_from_row(row: Any, snapshot: MetricSnapshot | None, window: Window | None,
                      rank: int | None = None, *, outside_scope: bool = False) -> t.Officer:
-    """An officer with its audit record joined in; ``outside_scope``: reached through an in-scope
-    loan while the officer itself is outside the caller's scope (no audit record)."""
+    """An officer with its audit record joined in. ``outside_scope``: reached through an in-scope
+    loan while the officer itself is outside the caller's scope: its id and name only (phone,
+    employment status and primary channel null, branch and region empty: SPEC §6 makes them
+    non-null), no audit record."""
+    if outside_scope:
+        return t.Officer(
+            officer_id=row["officer_id"], officer_name=row["officer_name"], officer_phone=None, region="",
+            branch="", employment_status=None, primary_channel=None, rank=None, prefetched_metrics=snapshot,
+            prefetched_audit=None, has_audit=True, had_float_gap=row["had_float_gap"],
+            window=window.key if window else None, outside_scope=True,
+        )
     return t.Officer(
         officer_id=row["officer_id"], officer_name=row["officer_name"], officer_phone=row["officer_phone"],
         region=row["region"], branch=row["branch"], employment_status=row["employment_status"],
         primary_channel=row["primary_channel"], rank=rank, prefetched_metrics=snapshot,
-        prefetched_audit=None if outside_scope else audit_from_row(row), has_audit=True,
-        had_float_gap=row["had_float_gap"], window=window.key if window else None, outside_scope=outside_scope,
+        prefetched_audit=audit_from_row(row), has_audit=True,
+        had_float_gap=row["had_float_gap"], window=window.key if window else None,
     )
 
 
@@ -150,7 +164,7 @@ async def list_officers(
         raise bad_request("offset must not be negative", argument="offset")
     window = await resolve_window(ctx, period)
     sort = sort or t.OfficerSort()
-    if window.default and await daily_rows_exist(ctx, "officer_metrics_daily", window.end):
+    if await _from_daily(ctx, window):
         connection = await _list_from_daily(ctx, filter, window, sort, first, after, offset, node_json)
     else:
         connection = await _list_on_demand(ctx, filter, window, sort, first, after, offset)
@@ -175,6 +189,21 @@ async def explain_empty(ctx: RequestContext, window: Window, field: str) -> None
                         "earliestCalculatedDate": earliest.isoformat() if earliest else None})
 
 
+async def _from_daily(ctx: RequestContext, window: Window) -> bool:
+    """Whether the officers' metrics of ``window`` come from the daily tables: the default
+    window of a calculated date, and, for a scoped caller, a date whose fine groups are kept
+    (rolled up over the caller's loans); otherwise the engine computes them."""
+    if not window.default or not await daily_rows_exist(ctx, "officer_metrics_daily", window.end):
+        return False
+    return not ctx.principal.scoped or await fine_groups_kept(ctx, window.end)
+
+
+def _in_scope_officers(ctx: RequestContext, params: Params) -> Callable[[str], str]:
+    """SQL: an officer_id column names an officer of the caller's scope (its own branch/region)."""
+    condition = scope_predicate(ctx.principal, params, branch="so.branch", region="so.region")
+    return lambda column: f"{column} IN (SELECT so.officer_id FROM officers so WHERE {condition})"
+
+
 def _terms(sort: t.OfficerSort) -> list[OrderTerm]:
     field = sort.field.value
     expression, _ = _sort_sql(field)
@@ -187,12 +216,18 @@ async def _list_from_daily(
     first: int, after: str | None, offset: int, node_json: str | None = None,
 ) -> t.OfficerConnection:
     params = Params()
+    source, ctes = "officer_metrics_daily", ""
+    if ctx.principal.scoped:  # every aggregate over the caller's loans only (SPEC §10)
+        source, day = "scoped_daily", params.add(window.end, "date")
+        ctes = scoped_daily_sql(ctx.principal, params, ctx.application.engine_options,
+                                officers=_in_scope_officers(ctx, params), days=lambda column: f"{column} = {day}")
+        ctes += ","
     where = [f"m.calculation_date = {params.add(window.end, 'date')}",
              scope_predicate(ctx.principal, params, branch="o.branch", region="o.region"),
              *_filters(filter, params)]
     bands = ctx.application.settings.bands
     if filter is not None and filter.risk_band is not None:  # the band under the current thresholds
-        where.append(f"{risk_band_sql('m.risk_score', bands)} = {params.add(filter.risk_band.value)}")
+        where.append(f"{risk_band_sql('m.risk_score', bands)} = {params.add(filter.risk_band.title_case)}")
     terms = _terms(sort)
     outer_terms = [OrderTerm(term.expression.replace("m.", "f.").replace("o.", "f."), term.descending, term.key)
                    for term in terms]
@@ -207,9 +242,9 @@ async def _list_from_daily(
     # Rank, filter and page on narrow rows; read the wide daily row, the officer and the audit
     # record only for the page (materialising 200 rows of ~120 columns cost more than the rest).
     sql = f"""
-        WITH filtered AS (
+        WITH {ctes} filtered AS (
             SELECT {sort_columns}, rank() OVER (ORDER BY m.risk_score DESC) AS risk_rank
-            FROM officer_metrics_daily m
+            FROM {source} m
             JOIN officers o ON o.officer_id = m.officer_id
             LEFT JOIN audit_tracking a ON a.officer_id = m.officer_id
             WHERE {" AND ".join(where)}
@@ -228,7 +263,7 @@ async def _list_from_daily(
                    {f"{node_json} AS node_json" if node_json else
                     f"{AUDIT_COLUMNS}, {daily_snapshot_columns('m', bands, float_gap=False)}"}
             FROM page
-            JOIN officer_metrics_daily m ON m.officer_id = page.officer_id AND m.calculation_date = {day}
+            JOIN {source} m ON m.officer_id = page.officer_id AND m.calculation_date = {day}
             JOIN officers o ON o.officer_id = page.officer_id
             LEFT JOIN audit_tracking a ON a.officer_id = page.officer_id
         ) AS rows ON TRUE
@@ -270,9 +305,12 @@ async def _list_on_demand(
     )
     by_id = {row["officer_id"]: row for row in officer_rows}
     snapshots = await metrics_for(ctx, list(by_id), window) if by_id else {}
+    if ctx.principal.scoped:  # an officer of the scope with loans by D, none of them in scope: zeros
+        snapshots.update(await _without_loans_in_scope(ctx, [by_id[key] for key in by_id if key not in snapshots],
+                                                       window))
     rows = [(by_id[key], snapshot) for key, snapshot in snapshots.items()]
     if filter is not None and filter.risk_band is not None:
-        rows = [(row, snap) for row, snap in rows if snap.risk_band == filter.risk_band.value]
+        rows = [(row, snap) for row, snap in rows if snap.risk_band == filter.risk_band.title_case]
     ranks: dict[str, int] = {}
     first_position: dict[int, int] = {}
     for position, (row, snap) in enumerate(sorted(rows, key=lambda item: -item[1].risk_score), start=1):
@@ -316,27 +354,36 @@ def _connection(edges: list[t.OfficerEdge], total: int, *, has_next: bool, has_p
 
 
 async def metrics_for(ctx: RequestContext, officer_ids: Sequence[str], window: Window) -> dict[str, MetricSnapshot]:
-    """Officer snapshots for one window: daily rows when calculated, else the engine."""
-    if window.default and await daily_rows_exist(ctx, "officer_metrics_daily", window.end):
-        bands = ctx.application.settings.bands
-        rows = await ctx.fetch(
-            f"SELECT m.officer_id, {daily_snapshot_columns('m', bands)} FROM officer_metrics_daily m "
-            "WHERE m.calculation_date = $1 AND m.officer_id = ANY($2::text[])",
-            window.end, list(officer_ids),
-        )
+    """Officer snapshots for one window, over the loans in the caller's scope (SPEC §10): daily
+    rows when calculated (rolled up from the fine groups for a scoped caller), else the engine.
+    An officer without loans in play that day has none."""
+    bands = ctx.application.settings.bands
+    if await _from_daily(ctx, window):
+        if not ctx.principal.scoped:
+            rows = await ctx.fetch(
+                f"SELECT m.officer_id, {daily_snapshot_columns('m', bands)} FROM officer_metrics_daily m "
+                "WHERE m.calculation_date = $1 AND m.officer_id = ANY($2::text[])",
+                window.end, list(officer_ids),
+            )
+        else:
+            params = Params()
+            day, ids = params.add(window.end, "date"), params.add(list(officer_ids), "text[]")
+            ctes = scoped_daily_sql(ctx.principal, params, ctx.application.engine_options,
+                                    officers=lambda column: f"{column} = ANY({ids})",
+                                    days=lambda column: f"{column} = {day}")
+            rows = await ctx.fetch(
+                f"WITH {ctes} SELECT m.officer_id, {daily_snapshot_columns('m', bands)} FROM scoped_daily m",
+                *params.values,
+            )
         return {row["officer_id"]: snapshot_from_row(row, key_column="officer_id", cents=True) for row in rows}
-    options = ctx.application.engine_options
-    rows = await ctx.use(lambda conn: engine.compute(
-        conn, "officer", [window.key], scope=engine.Scope(officers=tuple(officer_ids)), options=options))
-    return {row["group_key"]: snapshot_from_row(row, key_column="group_key", cents=True) for row in rows}
+    return {key: snapshot for (key, _), snapshot in (await _engine(ctx, officer_ids, [window.key])).items()}
 
 
-async def metrics_in_scope(
+async def _engine(
     ctx: RequestContext, officer_ids: Sequence[str], windows: Sequence[tuple[date, date]]
 ) -> dict[tuple[str, date], MetricSnapshot]:
-    """Officer snapshots over the loans in the caller's scope only, keyed by (officer, D): for
-    officers outside the scope, whose daily rows count loans the caller may not see. The engine
-    restricts the loans by their own branch and region in SQL (SPEC §10)."""
+    """Officer snapshots from the engine, keyed by (officer, D), over the loans in the caller's
+    scope: the engine restricts the loans by their own branch and region in SQL (SPEC §10)."""
     principal = ctx.principal
     scope = engine.Scope(officers=tuple(officer_ids), branches=principal.branches or None,
                          regions=principal.regions or None)
@@ -344,6 +391,85 @@ async def metrics_in_scope(
     rows = await ctx.use(lambda conn: engine.compute(conn, "officer", windows, scope=scope, options=options))
     return {(row["group_key"], row["calculation_date"]): snapshot_from_row(row, key_column="group_key", cents=True)
             for row in rows}
+
+
+async def _without_loans_in_scope(ctx: RequestContext, officers: Sequence[Any], window: Window
+                                  ) -> dict[str, MetricSnapshot]:
+    """Empty snapshots of the ``officers`` (rows with officer_id and had_float_gap) that have a
+    loan disbursed by D: they have a daily row, so a scoped caller's list shows them, with no loan
+    of theirs in its scope to count."""
+    if not officers:
+        return {}
+    rows = await ctx.fetch(
+        "SELECT DISTINCT officer_id FROM loan_state WHERE officer_id = ANY($1::text[]) AND disbursement_date <= $2",
+        [row["officer_id"] for row in officers], window.end,
+    )
+    with_loans = {row["officer_id"] for row in rows}
+    float_gaps = {row["officer_id"]: bool(row["had_float_gap"]) for row in officers if row["officer_id"] in with_loans}
+    options = ctx.application.engine_options
+    return await ctx.use(lambda conn: empty_snapshots(conn, float_gaps, window.start, window.end, options=options))
+
+
+async def history_snapshots(
+    ctx: RequestContext, officer_ids: Sequence[str], start: date, end: date, *, loans_in_scope_only: bool
+) -> dict[str, list[MetricSnapshot]]:
+    """Each officer's daily snapshots between the dates, oldest first: the days of its daily rows
+    (for ``loans_in_scope_only``, those with a loan of the caller's scope disbursed), counting the
+    loans in the caller's scope only (SPEC §10)."""
+    bands = ctx.application.settings.bands
+    found: dict[str, list[MetricSnapshot]] = {key: [] for key in officer_ids}
+    if not ctx.principal.scoped:
+        rows = await ctx.fetch(
+            f"SELECT m.officer_id, {daily_snapshot_columns('m', bands)} FROM officer_metrics_daily m "
+            "WHERE m.officer_id = ANY($1::text[]) AND m.calculation_date BETWEEN $2 AND $3 "
+            "ORDER BY m.calculation_date",
+            list(officer_ids), start, end,
+        )
+        for row in rows:
+            found[row["officer_id"]].append(snapshot_from_row(row, key_column="officer_id", cents=True))
+        return found
+    params = Params()
+    ids, first, last = params.add(list(officer_ids), "text[]"), params.add(start, "date"), params.add(end, "date")
+    ctes = scoped_daily_sql(ctx.principal, params, ctx.application.engine_options,
+                            officers=lambda column: f"{column} = ANY({ids})",
+                            days=lambda column: f"{column} BETWEEN {first} AND {last}")
+    rows = await ctx.fetch(
+        f"""WITH {ctes}
+        SELECT m.officer_id, m.scoped_loans, k.calculation_date IS NOT NULL AS kept,
+               {daily_snapshot_columns('m', bands)}
+        FROM scoped_daily m LEFT JOIN metric_calculated_dates k ON k.calculation_date = m.calculation_date
+        ORDER BY m.calculation_date""",
+        *params.values,
+    )
+    # a day whose fine groups are not kept (queued for restatement) is computed by the engine
+    unkept = sorted({row["calculation_date"] for row in rows if not row["kept"]})
+    computed = await _engine(ctx, officer_ids, [(day.replace(day=1), day) for day in unkept]) if unkept else {}
+    if not loans_in_scope_only:  # an officer of the scope without loans in it that day: zeros
+        missing = [row for row in rows if not row["kept"] and (row["officer_id"], row["calculation_date"]) not in
+                   computed]
+        computed.update(await _empty_on_days(ctx, missing))
+    for row in rows:
+        key, day = row["officer_id"], row["calculation_date"]
+        if not row["kept"]:
+            if (key, day) in computed:
+                found[key].append(computed[(key, day)])
+        elif not loans_in_scope_only or row["scoped_loans"] > 0:
+            found[key].append(snapshot_from_row(row, key_column="officer_id", cents=True))
+    return found
+
+
+async def _empty_on_days(ctx: RequestContext, rows: Sequence[Any]) -> dict[tuple[str, date], MetricSnapshot]:
+    """Empty snapshots of (officer_id, calculation_date, had_float_gap) rows, one statement per day."""
+    by_day: dict[date, dict[str, bool]] = {}
+    for row in rows:
+        by_day.setdefault(row["calculation_date"], {})[row["officer_id"]] = bool(row["had_float_gap"])
+    options = ctx.application.engine_options
+    out: dict[tuple[str, date], MetricSnapshot] = {}
+    for day, float_gaps in by_day.items():
+        snapshots = await ctx.use(functools.partial(empty_snapshots, float_gaps=float_gaps, start=day.replace(day=1),
+                                                    end=day, options=options))
+        out.update({(key, day): snapshot for key, snapshot in snapshots.items()})
+    return out
 
 
 async def get_officer(ctx: RequestContext, officer_id: str) -> t.Officer | None:
@@ -363,8 +489,7 @@ async def officer_metrics(ctx: RequestContext, officer: t.Officer, period: t.Per
     if officer.prefetched_metrics is not None and (period is None or officer.window == window.key):
         return t.OfficerMetrics.of(officer.prefetched_metrics)
     key = (str(officer.officer_id), window.start, window.end)
-    loader = ctx.loaders.scoped_officer_metrics if officer.outside_scope else ctx.loaders.officer_metrics
-    snapshot = await loader.load(key)
+    snapshot = await ctx.loaders.officer_metrics.load(key)
     if snapshot is None:
         snapshot = await ctx.use(lambda conn: empty_snapshot(
             conn, str(officer.officer_id), window.start, window.end, had_float_gap=officer.had_float_gap,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
+from loanmetrics.calculators.registry import BAND_RULE, RISK_BAND
 from loanmetrics.graph import types as t
 from loanmetrics.graph.auth import ADMIN_ROLES
 from loanmetrics.graph.errors import bad_request, forbidden
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from loanmetrics.graph.request import RequestContext
 
 MAX_RECALCULATION_DAYS = 93
+
+_RISK = BAND_RULE[RISK_BAND]
 
 
 def run_from_row(row: Any) -> t.CalculationRun:
@@ -94,7 +97,7 @@ async def filter_options(ctx: RequestContext) -> t.FilterOptions:
                   for o in row["officers"]],
         channels=list(row["channels"]),
         loan_statuses=["Active", "Closed", "Written Off"],
-        risk_bands=[t.Band.GREEN, t.Band.WATCH, t.Band.AMBER, t.Band.RED],
+        risk_bands=[*(band for band, _ in _RISK.levels), _RISK.otherwise],
         audit_statuses=list(t.AuditStatus),
         calculated_dates=list(row["dates"]),
     )

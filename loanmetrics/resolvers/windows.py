@@ -66,3 +66,15 @@ async def daily_rows_exist(ctx: RequestContext, table: str, day: date) -> bool:
         ))
     exists: bool = ctx.memo[key]
     return exists
+
+
+async def fine_groups_kept(ctx: RequestContext, day: date) -> bool:
+    """Whether ``day``'s fine groups (metric_fine_daily) are kept, so a scoped caller's metrics
+    can be rolled up from them (a date queued for restatement has daily rows but no groups)."""
+    key = f"fine:{day.isoformat()}"
+    if key not in ctx.memo:
+        ctx.memo[key] = bool(await ctx.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM metric_calculated_dates WHERE calculation_date = $1)", day
+        ))
+    kept: bool = ctx.memo[key]
+    return kept

@@ -6,6 +6,9 @@ detail, loan rows (drilldowns and the audit action's top loans), audit info and 
 
 from __future__ import annotations
 
+from strawberry.utils.str_converters import to_camel_case
+
+from loanmetrics.calculators import registry
 from loanmetrics.resolvers.rest.shapes import Json, Out
 
 J = Json
@@ -16,29 +19,13 @@ RATIO = (
     Out("denominator", "denominator", J.NUMBER),
     Out("band", "band", J.BAND, nullable=True),
 )
-RATIO_NAMES = (("fimr", "fimr"), ("all_time_fimr", "allTimeFimr"), ("d06_slippage", "d06Slippage"),
-               ("roll", "roll"), ("frr", "frr"), ("ayr", "ayr"), ("porr", "porr"), ("on_time_rate", "onTimeRate"),
-               ("channel_purity", "channelPurity"))
+RATIO_NAMES = tuple((r.name, to_camel_case(r.name)) for r in registry.RATIOS)
 PENALTY = (Out("name", "name"), Out("weight", "weight", J.INTEGER), Out("input", "input", J.NUMBER),
            Out("points", "points", J.NUMBER))
 BUCKET = (Out("bucket", "bucket"), Out("count", "count", J.INTEGER), Out("balance", "balance", J.NUMBER))
 PORTFOLIO = (
-    Out("active_loans", "activeLoans", J.INTEGER),
-    Out("total_portfolio", "totalPortfolio", J.NUMBER),
-    Out("overdue_15d_amount", "overdue15dAmount", J.NUMBER),
-    Out("overdue_15d_count", "overdue15dCount", J.INTEGER),
-    Out("disbursed_count", "disbursedCount", J.INTEGER),
-    Out("disbursed_amount", "disbursedAmount", J.NUMBER),
-    Out("total_yield", "totalYield", J.NUMBER),
-    Out("interest_collected", "interestCollected", J.NUMBER),
-    Out("fees_collected", "feesCollected", J.NUMBER),
-    Out("fees_due", "feesDue", J.NUMBER),
-    Out("waivers_amount", "waiversAmount", J.NUMBER),
-    Out("total_entries", "totalEntries", J.INTEGER),
-    Out("backdated_count", "backdatedCount", J.INTEGER),
-    Out("reversals_count", "reversalsCount", J.INTEGER),
-    Out("amount_due_7d", "amountDue7d", J.NUMBER),
-    Out("par15_mid_month", "par15MidMonth", J.NUMBER),
+    *(Out(c.name, to_camel_case(c.name), J.NUMBER if c.money else J.INTEGER, description=c.description)
+      for c in registry.COMPONENTS if c.portfolio),
     Out("buckets", "buckets", children=BUCKET, many=True),
 )
 # Every metric of one window (OfficerMetrics): the officer detail's current and previous_month.
@@ -58,9 +45,10 @@ METRICS = (
 
 def metric_column(key: str, prefix: str) -> Out:
     """A flat metric column of the officer and branch rows, read under ``prefix``."""
-    ratios = dict(RATIO_NAMES)
+    ratios = {r.rest_key: r for r in registry.RATIOS if r.rest_key}
     if key in ratios:
-        return Out(key, f"{prefix}{ratios[key]}.value", J.NUMBER, nullable=True)
+        return Out(key, f"{prefix}{to_camel_case(ratios[key].name)}.value", J.NUMBER, nullable=True,
+                   description=ratios[key].description)
     source, kind = _FLAT[key]
     return Out(key, prefix + source, kind)
 
@@ -69,10 +57,8 @@ _FLAT = {
     "risk_score": ("riskScore", J.INTEGER),
     "risk_band": ("riskBand", J.BAND),
     "dqi": ("dqi", J.INTEGER),
-    "portfolio_total": ("portfolio.totalPortfolio", J.NUMBER),
-    "overdue_15d": ("portfolio.overdue15dAmount", J.NUMBER),
-    "active_loans": ("portfolio.activeLoans", J.INTEGER),
-    "yield": ("portfolio.totalYield", J.NUMBER),
+    **{c.rest_key: (f"portfolio.{to_camel_case(c.name)}", J.NUMBER if c.money else J.INTEGER)
+       for c in registry.COMPONENTS if c.rest_key},
 }
 _OFFICER_OWN = {
     "officer_id": Out("officer_id", "officerId"),
@@ -85,10 +71,15 @@ _OFFICER_OWN = {
     "channel": Out("channel", "primaryChannel", nullable=True, description="the officer's primary channel"),
     "rank": Out("rank", "rank", J.INTEGER, nullable=True, description="by risk score, highest first (ties share)"),
 }
-OFFICER_ROW_KEYS = ("officer_id", "officer_name", "region", "branch", "risk_score", "risk_band", "assignee",
-                    "audit_status", "last_audit_date", "ayr", "dqi", "fimr", "all_time_fimr", "d06_slippage", "roll",
-                    "frr", "portfolio_total", "overdue_15d", "active_loans", "channel", "yield", "porr",
-                    "channel_purity", "rank")
+# The original design's officer row (SPEC §7), then every other registry metric with a REST key
+# (registry order: ratios, then components), then the rank.
+_ORIGINAL_ROW = ("officer_id", "officer_name", "region", "branch", "risk_score", "risk_band", "assignee",
+                 "audit_status", "last_audit_date", "ayr", "dqi", "fimr", "all_time_fimr", "d06_slippage", "roll",
+                 "frr", "portfolio_total", "overdue_15d", "active_loans", "channel", "yield", "porr",
+                 "channel_purity")
+REGISTRY_REST_KEYS = (*(r.rest_key for r in registry.RATIOS if r.rest_key),
+                      *(c.rest_key for c in registry.COMPONENTS if c.rest_key))
+OFFICER_ROW_KEYS = (*_ORIGINAL_ROW, *(key for key in REGISTRY_REST_KEYS if key not in _ORIGINAL_ROW), "rank")
 OFFICER_ROW = tuple(_OFFICER_OWN[key] if key in _OFFICER_OWN else metric_column(key, "metrics.")
                     for key in OFFICER_ROW_KEYS)
 BRANCH_METRIC_KEYS = tuple(key for key in OFFICER_ROW_KEYS if key not in _OFFICER_OWN)

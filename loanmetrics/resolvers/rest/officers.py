@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from loanmetrics.calculators import registry
 from loanmetrics.graph import types as t
 from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
 from loanmetrics.resolvers.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
@@ -28,7 +29,10 @@ TREND_DAYS = 30
 # REST sort keys are the officer row's keys; each maps to the GraphQL sort field of the same
 # metric (derived from the enum, so a key exists only where GraphQL can sort). rank is risk score
 # the other way round (rank 1 = highest score).
-_SORT_ALIASES = {"portfolio_total": "total_portfolio", "overdue_15d": "overdue_15d_amount", "yield": "total_yield"}
+_SORT_ALIASES = {
+    **{r.rest_key: r.name for r in registry.RATIOS if r.rest_key},
+    **{c.rest_key: c.name for c in registry.COMPONENTS if c.rest_key},
+}
 _SORTABLE = {field.value: field.name for field in t.OfficerSortField}
 SORTS: dict[str, tuple[str, bool]] = {
     key: (_SORTABLE[_SORT_ALIASES.get(key, key)], False)

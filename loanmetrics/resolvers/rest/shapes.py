@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from loanmetrics.graph.types import AuditStatus, Band
+from loanmetrics.calculators.registry import Band
+from loanmetrics.graph.types import AuditStatus
 
 
 class Json(StrEnum):
@@ -99,7 +100,7 @@ def convert(kind: Json, value: Any) -> Any:
     if value is None:
         return None
     if kind == Json.BAND:
-        return Band[value].value
+        return Band[value].title_case
     if kind == Json.AUDIT_STATUS:
         return AuditStatus[value].value
     return value
@@ -112,7 +113,7 @@ _LEAF: dict[Json, dict[str, Any]] = {
     Json.BOOLEAN: {"type": "boolean"},
     Json.DATE: {"type": "string", "format": "date"},
     Json.DATETIME: {"type": "string", "format": "date-time"},
-    Json.BAND: {"type": "string", "enum": [band.value for band in Band]},
+    Json.BAND: {"type": "string", "enum": [band.title_case for band in Band]},
     Json.AUDIT_STATUS: {"type": "string", "enum": [status.value for status in AuditStatus]},
 }
 
