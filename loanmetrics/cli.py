@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--loans", type=int, default=10_000)
     seed.add_argument("--days", type=int, default=120)
     seed.add_argument("--seed", type=int, default=1)
+    seed.add_argument("--profile", choices=("standard", "full"), default="standard",
+                      help="standard: ~12 installments and ~6 repayments per loan; full: SPEC §12's shape, "
+                           "~25 and ~20 with --days 365 (default standard)")
     seed.add_argument("--batch-records", type=int, default=10_000)
     seed.set_defaults(run=_seed)
 
@@ -330,7 +333,7 @@ def _seed(args: argparse.Namespace) -> int:
         async with _started(settings) as application:
             shape = BookShape(
                 officers=args.officers, loans=args.loans, days=args.days, seed=args.seed,
-                business_date=application.clock.today(),
+                business_date=application.clock.today(), profile=args.profile,
             )
             result = await seed_with_progress(application, shape, batch_records=args.batch_records)
             return result.totals, result.errors
