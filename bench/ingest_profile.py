@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import time
@@ -23,6 +24,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -30,6 +32,7 @@ import asyncpg
 from bench.common import BENCH_TODAY, DEFAULT_ADMIN_URL, Databases, database_name, execute, fetch
 from bench.ingest import build_batches
 from bench.ingest import parse_args as ingest_args
+from loanmetrics.db import migrate
 from loanmetrics.db.engine import Database, raw_connection
 from loanmetrics.db.ingestion import service
 from loanmetrics.db.ingestion.payload import parse_body
@@ -64,6 +67,12 @@ def _label(query: str) -> str:
     return f"{head} [{' '.join(names[:6])}]" if names else head
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a local process (a PostgreSQL backend), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @asynccontextmanager
 async def _profiled(database: Database, timings: list[tuple[str, float]], plans: list[str], explain: bool
                     ) -> AsyncIterator[asyncpg.Connection]:
@@ -84,10 +93,13 @@ async def _profiled(database: Database, timings: list[tuple[str, float]], plans:
 
         conn.add_query_logger(logged)
         conn.add_log_listener(noticed)
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        before = _cpu_seconds(backend)
         try:
             async with conn.transaction():
                 yield conn
         finally:
+            _PYTHON["postgres_cpu"] += _cpu_seconds(backend) - before
             conn.remove_query_logger(logged)
             conn.remove_log_listener(noticed)
             if explain:
@@ -123,11 +135,12 @@ async def _run(url: str, args: argparse.Namespace, timed: list[Any], setup: list
             recorder = _Recorder(args.explain)
             database.raw_transaction = recorder.transaction(database)  # type: ignore[method-assign]
             _PYTHON.clear()
-            started = time.perf_counter()
+            started, python_started = time.perf_counter(), time.process_time()
             payload = parse_body(batch.body, max_records=100_000)
             parsed = time.perf_counter()
             result = await ingest(database, payload, BENCH_TODAY)
             finished = time.perf_counter()
+            _PYTHON["python_cpu"] = time.process_time() - python_started
             if result.errors:
                 raise SystemExit(f"batch {batch.number}: {len(result.errors)} errors: {result.errors[:3]}")
             reports.append({
@@ -161,6 +174,14 @@ def _print(reports: list[dict[str, Any]], plans: bool) -> None:
             print(f"  {sum(values):8.1f}  x{len(values):<3} {label}")
 
 
+async def _migrate(url: str) -> None:
+    database = Database.connect(url, pool_size=1)
+    try:
+        await migrate.upgrade(database.engine)
+    finally:
+        await database.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest_profile", description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True, help="a seeded base book (copied with TEMPLATE)")
@@ -176,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                               "--officers", str(args.officers)])
     with Databases(args.admin_url, keep=args.keep) as databases:
         url = databases.create("lmprof", template=database_name(args.database_url))
+        asyncio.run(_migrate(url))  # as the server does on start
         asyncio.run(execute(url, "VACUUM (ANALYZE)"))
         officers = {row["officer_id"]: dict(row) for row in asyncio.run(fetch(
             url, "SELECT officer_id, officer_name, officer_phone, region, branch FROM officers"))}

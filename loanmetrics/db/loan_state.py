@@ -75,12 +75,13 @@ PAYMENT_ARRAYS = """
 days AS (
     SELECT loan_id, payment_date,
            count(*) FILTER (WHERE NOT is_reversed) AS counted,
-           coalesce(sum((principal_paid + interest_paid + fees_paid) * 100) FILTER (WHERE NOT is_reversed), 0)::bigint
-               AS coverage_c,
-           coalesce(sum(principal_paid * 100) FILTER (WHERE NOT is_reversed), 0)::bigint AS principal_c,
-           coalesce(sum(interest_paid * 100) FILTER (WHERE NOT is_reversed), 0)::bigint AS interest_c,
-           coalesce(sum(fees_paid * 100) FILTER (WHERE NOT is_reversed), 0)::bigint AS fees_c,
-           coalesce(sum(coalesce(waiver_amount, 0) * 100) FILTER (WHERE NOT is_reversed), 0)::bigint AS waivers_c,
+           coalesce(lm_sum_c(((principal_paid + interest_paid + fees_paid) * 100)::bigint)
+                    FILTER (WHERE NOT is_reversed), 0) AS coverage_c,
+           coalesce(lm_sum_c((principal_paid * 100)::bigint) FILTER (WHERE NOT is_reversed), 0) AS principal_c,
+           coalesce(lm_sum_c((interest_paid * 100)::bigint) FILTER (WHERE NOT is_reversed), 0) AS interest_c,
+           coalesce(lm_sum_c((fees_paid * 100)::bigint) FILTER (WHERE NOT is_reversed), 0) AS fees_c,
+           coalesce(lm_sum_c((coalesce(waiver_amount, 0) * 100)::bigint) FILTER (WHERE NOT is_reversed), 0)
+               AS waivers_c,
            count(*) AS entries,
            count(*) FILTER (WHERE is_backdated) AS backdated,
            count(*) FILTER (WHERE is_reversed) AS reversed
@@ -89,16 +90,16 @@ days AS (
 ),
 cumulative AS (
     SELECT loan_id, payment_date, counted, coverage_c,
-           (sum(coverage_c) OVER w)::bigint AS cum_coverage,
-           (sum(principal_c) OVER w)::bigint AS cum_principal,
-           (sum(interest_c) OVER w)::bigint AS cum_interest,
-           (sum(fees_c) OVER w)::bigint AS cum_fees,
-           (sum(waivers_c) OVER w)::bigint AS cum_waivers,
-           (sum(entries) OVER w)::integer AS cum_entries,
-           (sum(backdated) OVER w)::integer AS cum_backdated,
-           (sum(reversed) OVER w)::integer AS cum_reversed
+           lm_sum_c(coverage_c) OVER w AS cum_coverage,
+           lm_sum_c(principal_c) OVER w AS cum_principal,
+           lm_sum_c(interest_c) OVER w AS cum_interest,
+           lm_sum_c(fees_c) OVER w AS cum_fees,
+           lm_sum_c(waivers_c) OVER w AS cum_waivers,
+           (lm_sum_c(entries) OVER w)::integer AS cum_entries,
+           (lm_sum_c(backdated) OVER w)::integer AS cum_backdated,
+           (lm_sum_c(reversed) OVER w)::integer AS cum_reversed
     FROM days
-    WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date)
+    WINDOW w AS (PARTITION BY loan_id ORDER BY payment_date ROWS UNBOUNDED PRECEDING)
 ),
 -- one pass over the loan's repayments: the payment arrays keep the dates with a counted
 -- (non-reversed) repayment, the entry arrays every date. Whole-partition window aggregates read
@@ -158,10 +159,11 @@ ON CONFLICT (loan_id) DO UPDATE SET
 SCHEDULE_ARRAYS = """
 ordered AS (
     SELECT e.*,
-           min(due_date) OVER (PARTITION BY loan_id ORDER BY installment_number DESC) AS suffix_min,
-           (sum(fee_c) OVER by_due)::bigint AS fee_cum,
-           (sum(total_c) OVER by_due)::bigint AS total_cum,
-           (sum(on_time_c) OVER by_due)::bigint AS on_time_cum
+           min(due_date) OVER (PARTITION BY loan_id ORDER BY installment_number DESC ROWS UNBOUNDED PRECEDING)
+               AS suffix_min,
+           lm_sum_c(fee_c) OVER by_due AS fee_cum,
+           lm_sum_c(total_c) OVER by_due AS total_cum,
+           lm_sum_c(on_time_c) OVER by_due AS on_time_cum
     FROM effective e
     WINDOW by_due AS (PARTITION BY loan_id ORDER BY due_date, installment_number ROWS UNBOUNDED PRECEDING)
 ),
@@ -170,8 +172,8 @@ arrays AS (  -- whole-partition window aggregates: two sorts in all, not one per
            array_agg(cum_c - 1) OVER by_number AS settle_thresholds,
            array_agg(suffix_min) OVER by_number AS suffix_min_due,
            first_value(due_date) OVER by_number AS first_due_date,
-           (sum(interest_c) OVER by_number)::bigint AS interest_due_c,
-           (sum(fee_c) OVER by_number)::bigint AS fee_due_c,
+           lm_sum_c(interest_c) OVER by_number AS interest_due_c,
+           lm_sum_c(fee_c) OVER by_number AS fee_due_c,
            array_agg(due_date) OVER by_due AS due_dates,
            array_agg(fee_cum) OVER by_due AS due_fee_cum,
            array_agg(total_cum) OVER by_due AS due_total_cum,
@@ -303,8 +305,8 @@ on_time AS (  -- one window pass over every installment, not one per loan
     SELECT DISTINCT ON (loan_id) loan_id, array_agg(running) OVER whole AS due_on_time_cum
     FROM (
         SELECT b.loan_id, u.n,
-               (sum(lm_alloc_c(u.total_c, u.cum_c, lm_paid_c(b.pay_dates, b.pay_cum, u.due_date)))
-                OVER (PARTITION BY b.loan_id ORDER BY u.n))::bigint AS running
+               lm_sum_c(lm_alloc_c(u.total_c, u.cum_c, lm_paid_c(b.pay_dates, b.pay_cum, u.due_date)))
+                   OVER (PARTITION BY b.loan_id ORDER BY u.n ROWS UNBOUNDED PRECEDING) AS running
         FROM base b,
              unnest(b.due_dates, b.due_total, b.due_cumulative) WITH ORDINALITY AS u(due_date, total_c, cum_c, n)
     ) installments
@@ -376,7 +378,7 @@ computed AS (
            coalesce(b.pay_cum_fees[b.i], 0) AS fees_paid_c
     FROM base b
 ),
-fields AS (
+fields AS MATERIALIZED (  -- once per loan: inlined, the UPDATE's filter and SET would each evaluate it
     SELECT loan_id, current_dpd, max_dpd_ever,
            coalesce(first_due_date < $1::date AND (first_received IS NULL OR first_received > first_due_date),
                     false) AS missed,
