@@ -388,7 +388,7 @@ def run_etl(url: str, setup: list[Batch], timed: list[Batch], *, request_timeout
         peak = rss.peak_bytes
     groups = {"server": server_pids, "postgres_backends": backends, "benchmark_client": [os.getpid()]}
     cpu = cpu_breakdown(cpu_before, cpu_after, groups)
-    for result, before, after in zip(results, snapshots, snapshots[1:], strict=True):
+    for result, before, after in zip(results, snapshots[:-1], snapshots[1:], strict=True):
         spent = cpu_breakdown(before, after, groups)
         result.cpu_server_s, result.cpu_backends_s = spent["server"], spent["postgres_backends"]
     return {
