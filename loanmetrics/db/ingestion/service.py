@@ -232,7 +232,7 @@ class _Stage:
         items = batch.accepted[name] if unit.checked else check_records(batch, name, self.business_date, unit.indexes)
         if name in ("loan_schedules", "repayments"):
             items = check_references(batch, name, items, self.disbursed, unit.indexes)
-        return writer.Rows.of([record for _, record in items])
+        return writer.Rows.of(name, [record for _, record in items])
 
     async def write(self, unit: _Unit, rows: writer.Rows) -> None:
         if not rows.records:
