@@ -113,14 +113,14 @@ async def ingest(
         known: dict[str, date] = {row["loan_id"]: row["disbursement_date"] for row in stored}
         units = await _plan(conn, batch, known, business_date, chunk_records)
         disbursed = {**known, **{loan["loan_id"]: loan["disbursement_date"] for loan in batch.valid("loans")}}
-        stage = _Stage(conn, batch, sync_id, business_date, known, disbursed)
+        stage = _Stage(conn, batch, sync_id, business_date, known, disbursed, _named_later(batch, units))
 
         done = 0  # checkpoints reached, in entity order
         prepared = stage.prepare(units[0]) if units else None
         for position, unit in enumerate(units):
             following = units[position + 1] if position + 1 < len(units) else None
             assert prepared is not None
-            _, prepared = await alongside(stage.write(unit, prepared), stage.preparer(following))
+            _, prepared = await alongside(stage.write(position, unit, prepared), stage.preparer(following))
             if following is None or following.name != unit.name:
                 reached = ENTITIES.index(unit.name) + 1
                 for name in ENTITIES[done:reached]:
@@ -129,19 +129,14 @@ async def ingest(
         for name in ENTITIES[done:]:
             await checkpoint(name)
 
-        started = time.perf_counter()
+        started = time.perf_counter()  # the loan-state work left after the last record is written
+        loans = stage.loans
         if payload.sync_type == "full":
-            await loan_state.rebuild_all(conn, business_date, sorted(stage.fresh))
+            await loan_state.rebuild_all(conn, business_date, sorted(loans.fresh), loans.captured)
             affected = int(await conn.fetchval("SELECT count(*) FROM loans") or 0)
         else:
-            touched = await loan_state.rebuild_loans(
-                conn,
-                schedule_changed=sorted(stage.schedule_changed),
-                payments_changed=sorted(stage.payments_changed),
-                business_date=business_date,
-                fresh=sorted(stage.fresh),
-            )
-            affected = len(touched)
+            await loans.complete(conn, business_date)
+            affected = len(loans.touched)
         computation_ms = round((time.perf_counter() - started) * 1000)
         await checkpoint("loan_state")
 
@@ -207,6 +202,21 @@ async def _plan(
     return units
 
 
+def _named_later(batch: ValidatedBatch, units: list[_Unit]) -> list[set[str]]:
+    """Per unit position, the loans that repayments of this or a later unit name (as sent): a
+    loan none of them names has all its repayments written, and its state can be finished."""
+    raws = batch.raw["repayments"]
+    later: set[str] = set()
+    named: list[set[str]] = []
+    for unit in reversed(units):
+        if unit.name == "repayments":
+            positions = range(len(raws)) if unit.indexes is None else unit.indexes
+            later = later | {loan_id for i in positions if isinstance(raws[i], dict)
+                             and isinstance(loan_id := raws[i].get("loan_id"), str)}
+        named.append(later)
+    return named[::-1]
+
+
 @dataclass
 class _Stage:
     """Checks and writes the units of one batch inside its transaction, keeping the counts."""
@@ -217,11 +227,10 @@ class _Stage:
     business_date: date
     known: dict[str, date]
     disbursed: dict[str, date]
+    named_later: list[set[str]]  # per unit position (``_named_later``)
     written: dict[str, writer.Written] = field(default_factory=lambda: {name: writer.Written() for name in ENTITIES})
     created: dict[str, int] = field(default_factory=dict)  # minimal officers and customers named by loans
-    schedule_changed: set[str] = field(default_factory=set)
-    payments_changed: set[str] = field(default_factory=set)
-    fresh: set[str] = field(default_factory=set)  # new loans whose schedule state the writer built
+    loans: loan_state.BatchLoans = field(default_factory=loan_state.BatchLoans)
 
     def preparer(self, unit: _Unit | None) -> Callable[[], writer.Rows] | None:
         return None if unit is None else lambda: self.prepare(unit)
@@ -234,10 +243,15 @@ class _Stage:
             items = check_references(batch, name, items, self.disbursed, unit.indexes)
         return writer.Rows.of(name, [record for _, record in items])
 
-    async def write(self, unit: _Unit, rows: writer.Rows) -> None:
-        if not rows.records:
-            return
+    async def write(self, position: int, unit: _Unit, rows: writer.Rows) -> None:
         conn, sync_id = self.conn, self.sync_id
+        # repayments: the statement also finishes the loans whose repayments are all written
+        finish = self.loans.finishable(self.named_later[position]) if unit.name == "repayments" else None
+        if not rows.records:
+            if finish is not None:
+                await conn.execute(loan_state.FINISH_PAYMENTS, self.business_date, finish.loan_ids,
+                                   finish.capture_ids, finish.fresh)
+            return
         if unit.name == "officers":
             result = await writer.write_officers(conn, rows, sync_id)
         elif unit.name == "customers":
@@ -246,15 +260,15 @@ class _Stage:
             result, officers, customers = await writer.write_loans(conn, rows, sync_id)
             self.created["officers"] = self.created.get("officers", 0) + officers
             self.created["customers"] = self.created.get("customers", 0) + customers
-            self.schedule_changed.update(result.loan_ids)
+            self.loans.schedule_changed.update(result.loan_ids)
         elif unit.name == "loan_schedules":
             stored = sorted({row["loan_id"] for row in rows.records if row["loan_id"] in self.known})
             result = await writer.write_schedules(conn, rows, sync_id, self.business_date, stored)
-            self.schedule_changed.update(result.loan_ids)
-            self.fresh.update(result.fresh)
+            self.loans.schedule_changed.update(result.loan_ids)
+            self.loans.created(result.fresh)
         else:
-            result = await writer.write_repayments(conn, rows, sync_id)
-            self.payments_changed.update(result.loan_ids)
+            result = await writer.write_repayments(conn, rows, sync_id, self.business_date, finish)
+            self.loans.paid(result.loan_ids)
         self.written[unit.name] = self.written[unit.name] + result
 
 

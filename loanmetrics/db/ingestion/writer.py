@@ -16,7 +16,14 @@ from typing import Any
 import asyncpg
 import orjson
 
-from loanmetrics.db.loan_state import SCHEDULE_ARRAYS, TAG_COUNT_DELTAS, schedule_fields
+from loanmetrics.db.loan_state import (
+    SCHEDULE_ARRAYS,
+    TAG_COUNT_DELTAS,
+    Finish,
+    as_of,
+    finish_payments,
+    schedule_fields,
+)
 
 
 def _json_default(value: Any) -> str:
@@ -347,9 +354,10 @@ FROM counted
 """
 
 # Loans the batch creates ($2): nothing stored to compare or remove, so their rows are inserted
-# plainly (no speculative insertion), with the as-of fields of a loan without payments, and
-# their schedule state comes from the rows just written, so the loan-state refresh neither
-# re-reads their rows nor inserts and then updates it.
+# plainly (no speculative insertion), with the as-of fields of a loan without payments. Their
+# schedule state, before-image and as-of fields come from the rows just written, in the same
+# statement, so the loan-state refresh after the last unit neither re-reads their rows nor
+# inserts and then updates their state, and the work runs while the next chunk is checked.
 _NEW_SCHEDULES_SQL = f"""
 WITH incoming AS ({_CUMULATIVE_INCOMING}),
 written AS (
@@ -393,15 +401,18 @@ created_state AS (
            coalesce(a.due_fee_cum, '{{}}'), coalesce(a.due_total_cum, '{{}}'), coalesce(a.due_on_time_cum, '{{}}'),
            coalesce(a.due_total, '{{}}'), coalesce(a.due_cumulative, '{{}}'), '{{}}', '{{}}', '{{}}', '{{}}', '{{}}'
     FROM fresh f LEFT JOIN arrays a USING (loan_id)
-    RETURNING loan_id
-)
+    RETURNING *
+),
+-- their before-image (none) and their as-of fields, from the state just built
+created_prior AS (INSERT INTO loan_state_prior (existed, loan_id) SELECT false, loan_id FROM created_state),
+{as_of("created_state st", "$4::date")}
 SELECT (SELECT count(*) FROM written) AS inserted, 0 AS updated,
        (SELECT array_agg(loan_id) FROM fresh) AS loan_ids,
        (SELECT array_agg(loan_id) FROM created_state) AS fresh
 """
 
-_REPAYMENTS_SQL = f"""
-WITH incoming AS ({REPAYMENTS.incoming()}),
+_REPAYMENT_CTES = f"""
+incoming AS ({REPAYMENTS.incoming()}),
 old AS MATERIALIZED (
     SELECT r.repayment_id, r.loan_id, r.payment_date FROM repayments r JOIN incoming USING (repayment_id)
 ),
@@ -421,11 +432,18 @@ dirty AS (
     SELECT l.officer_id, l.branch, l.region, min(c.from_date), $2
     FROM changed_loans c JOIN loans l USING (loan_id)
     GROUP BY l.officer_id, l.branch, l.region
-)
+)"""
+_REPAYMENT_COUNTS = """
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated,
        (SELECT array_agg(loan_id) FROM changed_loans) AS loan_ids
 FROM written
 """
+_REPAYMENTS_SQL = f"WITH {_REPAYMENT_CTES.strip()}{_REPAYMENT_COUNTS}"
+# The same, also finishing the loans of an earlier chunk ($3 business date, $4 their ids, $5 those
+# to capture, $6 the batch's new loans): a separate part of the statement, on other loans.
+_REPAYMENTS_FINISHING_SQL = (
+    f"WITH {_REPAYMENT_CTES.strip()},\n{finish_payments('$4', '$5', '$6', '$3::date')}{_REPAYMENT_COUNTS}"
+)
 
 
 async def write_officers(conn: asyncpg.Connection, rows: Rows, sync_id: str) -> Written:
@@ -468,5 +486,13 @@ async def write_schedules(
     return written
 
 
-async def write_repayments(conn: asyncpg.Connection, rows: Rows, sync_id: str) -> Written:
-    return _count(await conn.fetchrow(_REPAYMENTS_SQL, rows.document, sync_id))
+async def write_repayments(
+    conn: asyncpg.Connection, rows: Rows, sync_id: str, business_date: date, finish: Finish | None = None
+) -> Written:
+    """Upsert the repayments and, in the same statement, bring ``finish``'s loans up to date."""
+    if finish is None:
+        return _count(await conn.fetchrow(_REPAYMENTS_SQL, rows.document, sync_id))
+    return _count(await conn.fetchrow(
+        _REPAYMENTS_FINISHING_SQL, rows.document, sync_id, business_date, finish.loan_ids, finish.capture_ids,
+        finish.fresh,
+    ))
