@@ -163,3 +163,41 @@ async def test_a_new_loans_schedule_and_a_restructure_in_one_chunk(client, app, 
     assert (priors["L4"], priors["L1"]) == (False, True)
     l4_now = await loan(db, "L4")
     assert (l4_now["current_dpd"], l4_now["total_outstanding"]) == (29, Decimal("3000.00"))
+
+
+async def test_a_new_loan_whose_schedule_is_rejected_is_still_written(client, app, db) -> None:
+    """New loans with schedule rows are written by the schedule statement, with their computed
+    fields; one whose rows are all rejected is still written, as a loan without a schedule (its
+    implied bullet installment), exactly as if it had been sent without rows."""
+    headers = bearer(app, "etl")
+    book = small_book()
+    l1, l2 = book["data"]["loans"]
+    l3 = dict(l1, loan_id="L3")
+    rows = [dict(row, loan_id="L3") for row in book["data"]["loan_schedules"]]
+    rows[1]["total_due"] = "-1.00"  # rejected: the rest of L3's schedule is then incomplete
+    document = {"data": {"loans": [l1, l2, l3], "loan_schedules": [*book["data"]["loan_schedules"], *rows]}}
+    response = await client.post(SYNC, json=document, headers=headers)
+    assert response.status_code == 207, response.text
+    body = response.json()
+    assert body["results"]["loans"] == {"inserted": 3, "updated": 0, "unchanged": 0, "failed": 0}
+    assert body["results"]["loan_schedules"] == {"inserted": 3, "updated": 0, "unchanged": 0, "failed": 3}
+    assert body["computed_fields_updated"]["loans_affected"] == 3
+    plain = dict(l1, loan_id="L4")  # the same loan sent without schedule rows
+    assert (await client.post(SYNC, json={"data": {"loans": [plain]}}, headers=headers)).status_code == 200
+    computed = ("current_dpd", "max_dpd_ever", "first_payment_missed", "first_payment_due_date",
+                "principal_outstanding", "interest_outstanding", "fees_outstanding", "total_outstanding",
+                "fimr_tagged", "early_indicator_tagged")
+    l3_row, l4_row, l1_row = await loan(db, "L3"), await loan(db, "L4"), await loan(db, "L1")
+    assert {name: l3_row[name] for name in computed} == {name: l4_row[name] for name in computed}
+    # implied interest round2(3000 × 0.10 × 35 / 365) = 28.77, fee 30
+    assert l3_row["total_outstanding"] == Decimal("3058.77")
+    assert l1_row["total_outstanding"] == Decimal("3060.00")  # its schedule's interest and fees
+    async with db.raw_reader() as conn:
+        implied = {r["loan_id"]: r["implied"] for r in await conn.fetch("SELECT loan_id, implied FROM loan_state")}
+        priors = await conn.fetch("SELECT loan_id, existed FROM loan_state_prior ORDER BY id")
+        tags = await conn.fetch("SELECT * FROM loan_tag_counts")
+    assert implied == {"L1": False, "L2": True, "L3": True, "L4": True}
+    assert sorted((r["loan_id"], r["existed"]) for r in priors) == [
+        ("L1", False), ("L2", False), ("L3", False), ("L4", False)]
+    assert sum(r["fimr_count"] for r in tags) == sum(
+        [l1_row["fimr_tagged"], l3_row["fimr_tagged"], l4_row["fimr_tagged"], (await loan(db, "L2"))["fimr_tagged"]])

@@ -53,6 +53,19 @@ def schedule_fields(row: str, state: str, business_date: str, paid: str | None =
     }
 
 
+def unpaid_schedule_fields(row: str, business_date: str) -> dict[str, str]:
+    """``schedule_fields`` of a loan without repayments, where paid(L, t) is -1 on every date (no
+    payment date to settle at): nothing is settled and every allocation is 0, so the expressions
+    reduce to these (the schedule writer's rows of new loans: no arrays, no numeric arithmetic)."""
+    return {
+        "paid_by_due_date": f"CASE WHEN {row}.total_due > 0 THEN 0 END",
+        "amount_paid": f"CASE WHEN {row}.total_due > 0 THEN 0 END",
+        "payment_date": "NULL::date",
+        "payment_status": f"CASE WHEN {row}.total_due = 0 THEN NULL "
+        f"WHEN {row}.due_date < {business_date} THEN 'Overdue' ELSE 'Pending' END",
+    }
+
+
 # C_i of every schedule row (null on ignored rows): the writer stores it with each batch's rows;
 # this repairs it for ``rebuild_all``.
 _CUMULATIVE = """
@@ -359,14 +372,14 @@ paid_state AS (
 )"""
 
 
-def as_of(source: str, business_date: str) -> str:
+def as_of(source: str, business_date: str, *, write: bool = True) -> str:
     """3. CTEs computing the 14 loan fields as of ``business_date`` (SPEC §5.8) of the loans in
-    ``source`` (a FROM item of rows ``st`` with loan_state's columns), writing the loans whose
-    fields differ and moving the tag counts with their tags. max_dpd_ever: DPD only grows between
-    payment dates, so its maximum over active days is reached the day before a payment date or on
-    the last active day."""
+    ``source`` (a FROM item of rows ``st`` with loan_state's columns), in ``as_of_fields``, and
+    (``write``) writing the loans whose fields differ and moving the tag counts with their tags.
+    max_dpd_ever: DPD only grows between payment dates, so its maximum over active days is reached
+    the day before a payment date or on the last active day."""
     d = business_date
-    return f"""as_of_base AS (
+    computing = f"""as_of_base AS (
     SELECT st.*, lm_pay_index(st.pay_dates, {d}) AS i,
            lm_active(st.disbursement_date, st.closed_date, {d}) AS active_now,
            CASE WHEN st.closed_date IS NOT NULL AND st.closed_date <= {d}
@@ -412,7 +425,10 @@ as_of_fields AS MATERIALIZED (  -- once per loan: inlined, the UPDATE's filter a
            fees_paid_c / 100.0 AS total_fees_paid,
            current_dpd BETWEEN 1 AND 6 AS early
     FROM as_of_computed
-),
+)"""
+    if not write:
+        return computing
+    return computing + f""",
 as_of_updated AS (
     UPDATE loans l
     SET current_dpd = f.current_dpd, max_dpd_ever = f.max_dpd_ever,

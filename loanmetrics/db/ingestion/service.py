@@ -231,6 +231,16 @@ class _Stage:
     written: dict[str, writer.Written] = field(default_factory=lambda: {name: writer.Written() for name in ENTITIES})
     created: dict[str, int] = field(default_factory=dict)  # minimal officers and customers named by loans
     loans: loan_state.BatchLoans = field(default_factory=loan_state.BatchLoans)
+    # new loans whose schedule rows the batch holds: written with those rows (and their computed
+    # fields) by the schedule unit that holds them, not by the loans statement
+    deferred: dict[str, Any] = field(default_factory=dict)
+
+    def _named_by(self, unit: _Unit) -> set[str]:
+        """The loan ids the unit's records name, as sent."""
+        raws = self.batch.raw[unit.name]
+        positions = range(len(raws)) if unit.indexes is None else unit.indexes
+        return {loan_id for i in positions
+                if isinstance(raws[i], dict) and isinstance(loan_id := raws[i].get("loan_id"), str)}
 
     def preparer(self, unit: _Unit | None) -> Callable[[], writer.Rows] | None:
         return None if unit is None else lambda: self.prepare(unit)
@@ -247,7 +257,9 @@ class _Stage:
         conn, sync_id = self.conn, self.sync_id
         # repayments: the statement also finishes the loans whose repayments are all written
         finish = self.loans.finishable(self.named_later[position]) if unit.name == "repayments" else None
-        if not rows.records:
+        new_loans = ([self.deferred[loan_id] for loan_id in sorted(self._named_by(unit)) if loan_id in self.deferred]
+                     if unit.name == "loan_schedules" and self.deferred else [])
+        if not rows.records and not new_loans:
             if finish is not None:
                 await conn.execute(loan_state.FINISH_PAYMENTS, self.business_date, finish.loan_ids,
                                    finish.capture_ids, finish.fresh)
@@ -257,13 +269,19 @@ class _Stage:
         elif unit.name == "customers":
             result = await writer.write_customers(conn, rows)
         elif unit.name == "loans":
-            result, officers, customers = await writer.write_loans(conn, rows, sync_id)
+            if self.batch.raw["loan_schedules"]:
+                scheduled = self._named_by(_Unit("loan_schedules"))
+                self.deferred = {loan["loan_id"]: loan for loan in rows.records
+                                 if loan["loan_id"] not in self.known and loan["loan_id"] in scheduled}
+            result, officers, customers = await writer.write_loans(conn, rows, sync_id, self.deferred.keys())
             self.created["officers"] = self.created.get("officers", 0) + officers
             self.created["customers"] = self.created.get("customers", 0) + customers
             self.loans.schedule_changed.update(result.loan_ids)
         elif unit.name == "loan_schedules":
             stored = sorted({row["loan_id"] for row in rows.records if row["loan_id"] in self.known})
-            result = await writer.write_schedules(conn, rows, sync_id, self.business_date, stored)
+            result, inserted = await writer.write_schedules(conn, rows, sync_id, self.business_date, stored,
+                                                            writer.Rows.of("loans", new_loans))
+            self.written["loans"] = self.written["loans"] + inserted
             self.loans.schedule_changed.update(result.loan_ids)
             self.loans.created(result.fresh)
         else:

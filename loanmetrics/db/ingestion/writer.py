@@ -7,7 +7,8 @@ the earliest date it touches, so the incremental recalculation knows what to res
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from operator import itemgetter
@@ -23,6 +24,7 @@ from loanmetrics.db.loan_state import (
     as_of,
     finish_payments,
     schedule_fields,
+    unpaid_schedule_fields,
 )
 
 
@@ -242,15 +244,19 @@ new_customers AS (
     ON CONFLICT (customer_id) DO NOTHING
     RETURNING 1
 ),
+-- the loans this statement writes: new loans whose schedule rows the batch holds ($3) are
+-- inserted by the schedule writer instead, with their computed fields
+kept AS (SELECT * FROM incoming WHERE loan_id NOT IN (SELECT unnest($3::text[]))),
 old AS MATERIALIZED (
     SELECT l.loan_id, l.officer_id, l.branch, l.region, l.channel, l.loan_amount, l.disbursement_date,
            l.maturity_date, l.loan_term_days, l.interest_rate, l.fee_amount, l.status, l.closed_date,
            l.fimr_tagged, l.early_indicator_tagged
-    FROM loans l JOIN incoming USING (loan_id)
+    FROM loans l JOIN kept USING (loan_id)
 ),
 {LOANS.insert_or_update(
     "t.loan_id, t.officer_id, t.branch, t.region, t.channel, t.loan_amount, "
-    "t.disbursement_date, t.maturity_date, t.loan_term_days, t.interest_rate, t.fee_amount, t.status, t.closed_date"
+    "t.disbursement_date, t.maturity_date, t.loan_term_days, t.interest_rate, t.fee_amount, t.status, t.closed_date",
+    source="kept",
 )},
 changes AS (
     SELECT w.loan_id, w.officer_id, w.branch, w.region,
@@ -307,6 +313,7 @@ _CUMULATIVE_INCOMING = f"""
     FROM ({SCHEDULES.incoming()}) rows
 """
 _SCHEDULE_AS_OF = schedule_fields("i", "st", "$4::date")
+_NEW_SCHEDULE_AS_OF = unpaid_schedule_fields("i", "$4::date")
 _SCHEDULE_COLUMNS = (*SCHEDULES.names, "cumulative_due", *_SCHEDULE_AS_OF)
 
 # Loans stored before the batch ($2): their old rows are compared, kept, rewritten or removed.
@@ -353,31 +360,43 @@ SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE chan
 FROM counted
 """
 
-# Loans the batch creates ($2): nothing stored to compare or remove, so their rows are inserted
-# plainly (no speculative insertion), with the as-of fields of a loan without payments. Their
-# schedule state, before-image and as-of fields come from the rows just written, in the same
-# statement, so the loan-state refresh after the last unit neither re-reads their rows nor
-# inserts and then updates their state, and the work runs while the next chunk is checked.
+# Loans the batch creates (their records $5, those with rows $2): nothing stored to compare or
+# remove, so their rows are inserted plainly (no speculative insertion), with the as-of fields
+# of a loan without payments. Their schedule state, before-image and computed loan fields come
+# from the rows just written, in the same statement, and the loans are inserted here with those
+# fields: the loan-state refresh after the last unit neither re-reads their rows nor writes their
+# state or loan row a second time (an update of a new loan row rewrote all eight of its indexes),
+# and the work runs while the next chunk is checked.
+_LOAN_FIELDS = {  # the computed loan fields from ``as_of_fields`` f, or the columns' defaults
+    "current_dpd": "coalesce(f.current_dpd, 0)", "max_dpd_ever": "coalesce(f.max_dpd_ever, 0)",
+    "first_payment_missed": "coalesce(f.missed, false)", "first_payment_due_date": "f.first_due_date",
+    "first_payment_received_date": "f.first_received",
+    **{name: f"coalesce(f.{name}, 0)" for name in (
+        "principal_outstanding", "interest_outstanding", "fees_outstanding", "total_outstanding",
+        "total_principal_paid", "total_interest_paid", "total_fees_paid")},
+    "fimr_tagged": "coalesce(f.missed, false)", "early_indicator_tagged": "coalesce(f.early, false)",
+}
 _NEW_SCHEDULES_SQL = f"""
 WITH incoming AS ({_CUMULATIVE_INCOMING}),
+new_loans AS ({LOANS.incoming(5)}),
 written AS (
     INSERT INTO loan_schedule ({", ".join(_SCHEDULE_COLUMNS)})
     SELECT {", ".join(f"i.{name}" for name in (*SCHEDULES.names, "cumulative_due"))},
-           {", ".join(_SCHEDULE_AS_OF.values())}
-    FROM incoming i CROSS JOIN (SELECT NULL::date[] AS pay_dates, NULL::bigint[] AS pay_cum) st  -- no payments
+           {", ".join(_NEW_SCHEDULE_AS_OF.values())}
+    FROM incoming i
     RETURNING loan_id, installment_number, due_date, total_due, cumulative_due, interest_due, fee_due,
               paid_by_due_date
 ),
-fresh AS (
-    SELECT l.loan_id, l.officer_id, l.branch, l.region, l.channel, l.disbursement_date, l.closed_date,
-           (l.loan_amount * 100)::bigint AS principal_c
-    FROM loans l
-    WHERE l.loan_id = ANY($2::text[])
+fresh AS (  -- the new loans with schedule rows ($2)
+    SELECT loan_id, officer_id, branch, region, channel, disbursement_date, closed_date,
+           (loan_amount * 100)::bigint AS principal_c
+    FROM new_loans
+    WHERE loan_id = ANY($2::text[])
 ),
 dirty AS (
     INSERT INTO metric_dirty (officer_id, branch, region, from_date, sync_id)
     SELECT officer_id, branch, region, min(disbursement_date), $3
-    FROM fresh
+    FROM new_loans
     GROUP BY officer_id, branch, region
 ),
 effective AS (
@@ -403,12 +422,21 @@ created_state AS (
     FROM fresh f LEFT JOIN arrays a USING (loan_id)
     RETURNING *
 ),
--- their before-image (none) and their as-of fields, from the state just built
+-- their before-image (none), then the loans themselves with their fields as of the business
+-- date, computed from the state just built: one write of each, no update of a new row
 created_prior AS (INSERT INTO loan_state_prior (existed, loan_id) SELECT false, loan_id FROM created_state),
-{as_of("created_state st", "$4::date")}
+{as_of("created_state st", "$4::date", write=False)},
+inserted_loans AS (
+    INSERT INTO loans ({", ".join([*LOANS.names, *_LOAN_FIELDS])})
+    SELECT {", ".join([*(f"n.{name}" for name in LOANS.names), *_LOAN_FIELDS.values()])}
+    FROM new_loans n LEFT JOIN as_of_fields f USING (loan_id)
+    RETURNING officer_id, branch, region, fimr_tagged::int AS fimr_delta, early_indicator_tagged::int AS early_delta
+),
+new_tags AS ({TAG_COUNT_DELTAS.format(source="inserted_loans").strip()})
 SELECT (SELECT count(*) FROM written) AS inserted, 0 AS updated,
-       (SELECT array_agg(loan_id) FROM fresh) AS loan_ids,
-       (SELECT array_agg(loan_id) FROM created_state) AS fresh
+       (SELECT array_agg(loan_id) FROM new_loans) AS loan_ids,
+       (SELECT array_agg(loan_id) FROM created_state) AS fresh,
+       (SELECT count(*) FROM inserted_loans) AS loans_inserted
 """
 
 _REPAYMENT_CTES = f"""
@@ -454,36 +482,42 @@ async def write_customers(conn: asyncpg.Connection, rows: Rows) -> Written:
     return _count(await conn.fetchrow(_CUSTOMERS_SQL, rows.document))
 
 
-async def write_loans(conn: asyncpg.Connection, rows: Rows, sync_id: str) -> tuple[Written, int, int]:
+async def write_loans(
+    conn: asyncpg.Connection, rows: Rows, sync_id: str, deferred: Collection[str] = ()
+) -> tuple[Written, int, int]:
     """Upsert the loans, creating the officers and customers they first name: (the loans' counts,
-    officers created, customers created)."""
-    row = await conn.fetchrow(_LOANS_SQL, rows.document, sync_id)
+    officers created, customers created). ``deferred``: new loans left to ``write_schedules``."""
+    row = await conn.fetchrow(_LOANS_SQL, rows.document, sync_id, sorted(deferred))
     assert row is not None
     return _count(row), int(row["officers"]), int(row["customers"])
 
 
 async def write_schedules(
-    conn: asyncpg.Connection, rows: Rows, sync_id: str, business_date: date, stored: list[str]
-) -> Written:
+    conn: asyncpg.Connection, rows: Rows, sync_id: str, business_date: date, stored: list[str], loans: Rows
+) -> tuple[Written, Written]:
     """Replace the schedules of the rows' loans; ``stored``: those of them stored before this
-    batch (a loan the batch creates has no rows to remove or compare with, and gets its
-    schedule state here)."""
+    batch. ``loans``: the new loans whose schedules this unit holds (``write_loans`` deferred
+    them), inserted here with their state and computed fields. Returns the counts of schedule
+    rows and of loans."""
     known = set(stored)
     new = [record for record in rows.records if record["loan_id"] not in known]
-    if not new:
-        parts = [(_SCHEDULES_SQL, rows)]
-    elif len(new) == len(rows.records):
-        parts = [(_NEW_SCHEDULES_SQL, rows)]
-    else:  # both kinds in one chunk (a restructure sent with new loans): one statement each
-        old = [record for record in rows.records if record["loan_id"] in known]
-        parts = [(_NEW_SCHEDULES_SQL, Rows.of(rows.entity, new)), (_SCHEDULES_SQL, Rows.of(rows.entity, old))]
-    written = Written()
-    for statement, part in parts:
+    missing = {record["loan_id"] for record in new} - {loan["loan_id"] for loan in loans.records}
+    if missing:  # every new loan with accepted rows is deferred to the unit holding its rows
+        raise RuntimeError(f"schedule rows of new loans not written with them: {sorted(missing)[:5]}")
+    schedules, written_loans = Written(), Written()
+    if new or loans.records:
+        part = rows if len(new) == len(rows.records) else Rows.of(rows.entity, new)
+        row = await conn.fetchrow(_NEW_SCHEDULES_SQL, part.document, sorted({record["loan_id"] for record in new}),
+                                  sync_id, business_date, loans.document)
+        assert row is not None
+        schedules = Written(row["inserted"], 0, tuple(row["loan_ids"] or ()), tuple(row["fresh"] or ()))
+        written_loans = Written(inserted=row["loans_inserted"])
+    if len(new) < len(rows.records):
+        part = rows if not new else Rows.of(rows.entity, [r for r in rows.records if r["loan_id"] in known])
         loan_ids = sorted({record["loan_id"] for record in part.records})
-        row = await conn.fetchrow(statement, part.document, loan_ids, sync_id, business_date)
-        fresh = tuple(row["fresh"] or ()) if row is not None and statement is _NEW_SCHEDULES_SQL else ()
-        written = written + replace(_count(row), fresh=fresh)
-    return written
+        schedules = schedules + _count(await conn.fetchrow(_SCHEDULES_SQL, part.document, loan_ids, sync_id,
+                                                           business_date))
+    return schedules, written_loans
 
 
 async def write_repayments(
