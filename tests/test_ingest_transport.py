@@ -201,3 +201,32 @@ async def test_a_new_loan_whose_schedule_is_rejected_is_still_written(client, ap
         ("L1", False), ("L2", False), ("L3", False), ("L4", False)]
     assert sum(r["fimr_count"] for r in tags) == sum(
         [l1_row["fimr_tagged"], l3_row["fimr_tagged"], l4_row["fimr_tagged"], (await loan(db, "L2"))["fimr_tagged"]])
+
+
+def test_every_batch_statement_stays_a_cached_prepared_statement() -> None:
+    """asyncpg prepares a statement longer than ``max_cacheable_statement_size`` again on every
+    execution: a second round trip, after which the statement waits for the Python work it was
+    sent to overlap. Every statement a batch runs must fit."""
+    import inspect
+
+    import asyncpg
+
+    from loanmetrics.db import loan_state
+    from loanmetrics.db.ingestion import writer
+
+    limit = inspect.signature(asyncpg.connect).parameters["max_cacheable_statement_size"].default
+    assert limit == writer.CACHEABLE_STATEMENT_CHARS
+    statements = {name: value for module in (writer, loan_state) for name, value in vars(module).items()
+                  if name.isupper() and isinstance(value, str)
+                  and value.lstrip().upper().startswith(("WITH", "INSERT"))}
+    statements.update({f"ALL[{key}]": value for key, value in loan_state.ALL.items()})
+    assert "_REPAYMENTS_FINISHING_SQL" in statements
+    assert len(statements) > 12
+    assert {name: len(sql) for name, sql in statements.items() if len(sql) > limit} == {}
+
+
+def test_compact_keeps_literals_and_drops_comments() -> None:
+    from loanmetrics.db.ingestion.writer import compact
+
+    sql = "SELECT  'a  -- not a comment\n  b', x  -- a comment\n  FROM t -- trailing"
+    assert compact(sql) == "SELECT 'a  -- not a comment\n  b', x FROM t"
