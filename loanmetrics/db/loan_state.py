@@ -319,8 +319,7 @@ def payments_pass(ids: str, business_date: str) -> str:
     changed, the payment part (as in 1.), the schedule rows' stored fields and the on-time amounts
     in due-date order from the new payment arrays, with one write of each loan's state: the last
     CTE, ``paid_state``, returns the new loan_state rows. The schedule-derived arrays stay."""
-    fields = schedule_fields("s", "st", business_date, paid="st.paid_c")
-    computed = ",\n           ".join(f"{expr} AS new_{name}" for name, expr in fields.items())
+    new = schedule_fields("s", "st", business_date, paid="st.paid_c")
     return f"""{payment_arrays(ids)},
 paid_base AS (
     SELECT st.loan_id, coalesce(p.pay_dates, '{{}}') AS pay_dates, coalesce(p.pay_cum, '{{}}') AS pay_cum,
@@ -328,21 +327,16 @@ paid_base AS (
            lm_paid_c(coalesce(p.pay_dates, '{{}}'), coalesce(p.pay_cum, '{{}}'), {business_date}) AS paid_c
     FROM {ids} JOIN loan_state st USING (loan_id) LEFT JOIN payments p USING (loan_id)
 ),
-paid_rows AS (
-    SELECT s.ctid AS row_id,
-           s.paid_by_due_date, s.amount_paid, s.payment_date, s.payment_status,
-           {computed}
-    FROM paid_base st JOIN loan_schedule s USING (loan_id)
-    WHERE NOT st.implied
-),
+-- the rows are updated where the loan's index scan finds them: a join by ctid rescans the
+-- relation's size (an lseek) for every row
 paid_rewritten AS (
     UPDATE loan_schedule s
-    SET paid_by_due_date = r.new_paid_by_due_date, amount_paid = r.new_amount_paid,
-        payment_date = r.new_payment_date, payment_status = r.new_payment_status, updated_at = now()
-    FROM paid_rows r
-    WHERE s.ctid = r.row_id
-      AND (r.paid_by_due_date, r.amount_paid, r.payment_date, r.payment_status)
-          IS DISTINCT FROM (r.new_paid_by_due_date, r.new_amount_paid, r.new_payment_date, r.new_payment_status)
+    SET paid_by_due_date = {new["paid_by_due_date"]}, amount_paid = {new["amount_paid"]},
+        payment_date = {new["payment_date"]}, payment_status = {new["payment_status"]}, updated_at = now()
+    FROM paid_base st
+    WHERE s.loan_id = st.loan_id AND NOT st.implied
+      AND (s.paid_by_due_date, s.amount_paid, s.payment_date, s.payment_status) IS DISTINCT FROM
+          ({new["paid_by_due_date"]}, {new["amount_paid"]}, {new["payment_date"]}, {new["payment_status"]})
     RETURNING 1
 ),
 on_time AS (  -- one window pass over every installment, not one per loan
