@@ -202,17 +202,22 @@ async def _plan(
     return units
 
 
+def _named_by(batch: ValidatedBatch, unit: _Unit) -> set[str]:
+    """The loan ids the unit's records name, as sent (rejected records included)."""
+    raws = batch.raw[unit.name]
+    positions = range(len(raws)) if unit.indexes is None else unit.indexes
+    return {loan_id for i in positions
+            if isinstance(raws[i], dict) and isinstance(loan_id := raws[i].get("loan_id"), str)}
+
+
 def _named_later(batch: ValidatedBatch, units: list[_Unit]) -> list[set[str]]:
-    """Per unit position, the loans that repayments of this or a later unit name (as sent): a
-    loan none of them names has all its repayments written, and its state can be finished."""
-    raws = batch.raw["repayments"]
+    """Per unit position, the loans that repayments of this or a later unit name: a loan none of
+    them names has all its repayments written, and its state can be finished."""
     later: set[str] = set()
     named: list[set[str]] = []
     for unit in reversed(units):
         if unit.name == "repayments":
-            positions = range(len(raws)) if unit.indexes is None else unit.indexes
-            later = later | {loan_id for i in positions if isinstance(raws[i], dict)
-                             and isinstance(loan_id := raws[i].get("loan_id"), str)}
+            later = later | _named_by(batch, unit)
         named.append(later)
     return named[::-1]
 
@@ -235,13 +240,6 @@ class _Stage:
     # fields) by the schedule unit that holds them, not by the loans statement
     deferred: dict[str, Any] = field(default_factory=dict)
 
-    def _named_by(self, unit: _Unit) -> set[str]:
-        """The loan ids the unit's records name, as sent."""
-        raws = self.batch.raw[unit.name]
-        positions = range(len(raws)) if unit.indexes is None else unit.indexes
-        return {loan_id for i in positions
-                if isinstance(raws[i], dict) and isinstance(loan_id := raws[i].get("loan_id"), str)}
-
     def preparer(self, unit: _Unit | None) -> Callable[[], writer.Rows] | None:
         return None if unit is None else lambda: self.prepare(unit)
 
@@ -257,8 +255,8 @@ class _Stage:
         conn, sync_id = self.conn, self.sync_id
         # repayments: the statement also finishes the loans whose repayments are all written
         finish = self.loans.finishable(self.named_later[position]) if unit.name == "repayments" else None
-        new_loans = ([self.deferred[loan_id] for loan_id in sorted(self._named_by(unit)) if loan_id in self.deferred]
-                     if unit.name == "loan_schedules" and self.deferred else [])
+        new_loans = ([self.deferred[loan_id] for loan_id in sorted(_named_by(self.batch, unit))
+                      if loan_id in self.deferred] if unit.name == "loan_schedules" and self.deferred else [])
         if not rows.records and not new_loans:
             if finish is not None:
                 await conn.execute(loan_state.FINISH_PAYMENTS, self.business_date, finish.loan_ids,
@@ -270,7 +268,7 @@ class _Stage:
             result = await writer.write_customers(conn, rows)
         elif unit.name == "loans":
             if self.batch.raw["loan_schedules"]:
-                scheduled = self._named_by(_Unit("loan_schedules"))
+                scheduled = _named_by(self.batch, _Unit("loan_schedules"))
                 self.deferred = {loan["loan_id"]: loan for loan in rows.records
                                  if loan["loan_id"] not in self.known and loan["loan_id"] in scheduled}
             result, officers, customers = await writer.write_loans(conn, rows, sync_id, self.deferred.keys())
