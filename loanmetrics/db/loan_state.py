@@ -16,7 +16,9 @@ Statements per set of loans, inside the caller's transaction, each reading its s
    stored fields and the on-time amounts in one statement;
 3. the 14 computed ``loans`` fields as of the business date.
 Rows are written only where a value changed. ``calculators/loan_state.py`` is the reference
-these statements are property-tested against.
+these statements are property-tested against. 2b and 3 are also CTE lists (``payments_pass``,
+``as_of``, ``finish_payments``) that the writer's statements carry, so that a batch finishes the
+loans whose records are all written while it checks the next chunk (``BatchLoans``).
 """
 
 from __future__ import annotations

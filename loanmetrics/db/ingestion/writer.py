@@ -1,8 +1,11 @@
-"""Set-based upserts of validated records, one statement per entity (SPEC §4 semantics).
+"""Set-based writes of validated records, one statement per entity and chunk (SPEC §4 semantics).
 
-Each statement expands the batch's JSON records, upserts only rows whose ETL fields differ, and in the same
-statement appends to ``metric_dirty`` the officers/branches whose metrics the change touches and
-the earliest date it touches, so the incremental recalculation knows what to restate.
+Each statement expands the chunk's JSON records, inserts new keys and rewrites stored rows only
+where their ETL fields differ, and in the same statement appends to ``metric_dirty`` the
+officers/branches whose metrics the change touches and the earliest date it touches, so the
+incremental recalculation knows what to restate. Loans the batch creates are written with their
+schedules and computed fields; repayment statements also finish the loan state of loans whose
+records are all written (db/loan_state.py).
 """
 
 from __future__ import annotations
@@ -340,7 +343,8 @@ FROM written
 # that the batch's own repayments change.
 _CUMULATIVE_INCOMING = f"""
     SELECT *, CASE WHEN total_due > 0
-                   THEN sum(total_due) OVER (PARTITION BY loan_id ORDER BY installment_number) END AS cumulative_due
+                   THEN sum(total_due) OVER (PARTITION BY loan_id ORDER BY installment_number
+                                             ROWS UNBOUNDED PRECEDING) END AS cumulative_due
     FROM ({SCHEDULES.incoming()}) rows
 """
 _SCHEDULE_AS_OF = schedule_fields("i", "st", "$4::date")
