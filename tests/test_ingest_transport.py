@@ -230,3 +230,28 @@ def test_compact_keeps_literals_and_drops_comments() -> None:
 
     sql = "SELECT  'a  -- not a comment\n  b', x  -- a comment\n  FROM t -- trailing"
     assert compact(sql) == "SELECT 'a  -- not a comment\n  b', x FROM t"
+
+
+async def test_a_full_sync_takes_each_before_image_once(client, app, db) -> None:
+    """A ``full`` sync rebuilds every loan after its writes; loans whose state the batch's own
+    statements already built or finished keep their one before-image (new: none before)."""
+    headers = bearer(app, "etl")
+    book = small_book()
+    book["sync_type"] = "full"
+    response = await client.post(SYNC, json=book, headers=headers)
+    assert response.status_code == 200, response.text
+    async with db.raw_reader() as conn:
+        priors = [(r["loan_id"], r["existed"]) for r in await conn.fetch(
+            "SELECT loan_id, existed FROM loan_state_prior ORDER BY loan_id, id")]
+    assert priors == [("L1", False), ("L2", False)]
+    l1_full = await loan(db, "L1")
+    # sent again as full: nothing changes, but every loan gets a before-image
+    again = await client.post(SYNC, json=book, headers=headers)
+    assert again.status_code == 200
+    assert again.json()["computed_fields_updated"]["loans_affected"] == 2
+    async with db.raw_reader() as conn:
+        priors = [(r["loan_id"], r["existed"]) for r in await conn.fetch(
+            "SELECT loan_id, existed FROM loan_state_prior ORDER BY loan_id, id")]
+    assert priors == [("L1", False), ("L1", True), ("L2", False), ("L2", True)]
+    assert await loan(db, "L1") == l1_full
+    assert l1_full["total_outstanding"] == Decimal("1020.00")  # 3060 due, two installments paid
