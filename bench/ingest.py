@@ -64,12 +64,10 @@ from bench.common import (
 )
 from loanmetrics.synthetic import BookShape, generate_batches
 
-TARGET_RECORDS_PER_SECOND = 30_000
-MOONSHOT_COPY_RATIO = 3.0
-# SPEC §12 set 30,000 records/s where COPY ran at ~300k records/s ("≤ 3× COPY ≈ 100k records/s
-# here"): the same target as a ratio to the floor of the same run, which a machine of varying
-# speed cannot move (docs/ARCHITECTURE.md, "Benchmark targets").
-TARGET_COPY_RATIO = 10.0
+# SPEC §12: ETL time ≤ 3× the COPY time of the same rows, for loans+schedules batches and for
+# repayment batches alike (each kind summed over its batches): a ratio to the floor of the same
+# run, which a machine of varying speed cannot move (docs/ARCHITECTURE.md, "Benchmark targets").
+TARGET_COPY_RATIO = 3.0
 SECOND_BOOK_SEED = 2
 CALIBRATION_LOANS = 2_000
 
@@ -137,6 +135,8 @@ class BatchResult:
     results: dict[str, dict[str, int]]
     copy_s: float = 0.0
     copy_rows: int = 0
+    cpu_server_s: float = 0.0  # CPU seconds of the server process during this batch
+    cpu_backends_s: float = 0.0  # and of its PostgreSQL backends
 
 
 # --- 1. the base book ------------------------------------------------------------------------
@@ -357,11 +357,13 @@ def run_etl(url: str, setup: list[Batch], timed: list[Batch], *, request_timeout
             asyncio.run(execute(url, "CHECKPOINT"))
             rss_before = rss.reset_peak()
             cpu_before = CpuSnapshot()
+            snapshots = [cpu_before]  # between batches, outside their timed interval
             started = time.perf_counter()
             for batch in timed:
                 t0 = time.perf_counter()
                 response = client.post("/api/v1/etl/sync", content=batch.body)
                 latency = time.perf_counter() - t0
+                snapshots.append(CpuSnapshot())
                 body = _check_response(batch, response)
                 computed = body.get("computed_fields_updated") or {}
                 results.append(BatchResult(
@@ -378,14 +380,17 @@ def run_etl(url: str, setup: list[Batch], timed: list[Batch], *, request_timeout
                     file=sys.stderr, flush=True,
                 )
             wall = time.perf_counter() - started
-            cpu_after = CpuSnapshot()
+            cpu_after = snapshots[-1]
             server_pids = [server.pid, *(child.pid for child in psutil.Process(server.pid).children(recursive=True))]
             backends = [row["pid"] for row in asyncio.run(fetch(
                 url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
             ))]
         peak = rss.peak_bytes
-    cpu = cpu_breakdown(cpu_before, cpu_after, {"server": server_pids, "postgres_backends": backends,
-                                                "benchmark_client": [os.getpid()]})
+    groups = {"server": server_pids, "postgres_backends": backends, "benchmark_client": [os.getpid()]}
+    cpu = cpu_breakdown(cpu_before, cpu_after, groups)
+    for result, before, after in zip(results, snapshots[:-1], snapshots[1:], strict=True):
+        spent = cpu_breakdown(before, after, groups)
+        result.cpu_server_s, result.cpu_backends_s = spent["server"], spent["postgres_backends"]
     return {
         "batches": results,
         "wall_s": wall,
@@ -532,8 +537,6 @@ def markdown(report: dict[str, Any]) -> str:
     for b in report["batches"]:
         kinds[b["kind"]] = kinds.get(b["kind"], 0) + 1
     mix = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
-    meets = "yes" if etl["records_per_s"] >= TARGET_RECORDS_PER_SECOND else "no"
-    moon = "yes" if report["ratio_etl_to_copy"] <= MOONSHOT_COPY_RATIO else "no"
     relative = "yes" if report["ratio_etl_to_copy"] <= TARGET_COPY_RATIO else "no"
     lines = [
         f"### Ingest via /etl/sync — {report['started_at'][:16]}Z",
@@ -555,12 +558,18 @@ def markdown(report: dict[str, Any]) -> str:
         "| measure | result | target |",
         "|---|---|---|",
         f"| /etl/sync throughput (loan state included) | **{_fmt_int(etl['records_per_s'])} records/s** "
-        f"({etl['seconds']:.2f} s) | ≥ {TARGET_RECORDS_PER_SECOND:,} records/s: {meets} |",
+        f"({etl['seconds']:.2f} s) | |",
         f"| COPY floor (same rows, indexed tables, no FKs) | {_fmt_int(floor['records_per_s'])} records/s "
         f"({floor['seconds']:.2f} s) | |",
-        f"| ETL time / COPY time | **{report['ratio_etl_to_copy']:.1f}×** "
-        f"| target ≤ {TARGET_COPY_RATIO:.0f}× (30,000/s where COPY ≈ 300k/s): {relative}; "
-        f"moonshot ≤ {MOONSHOT_COPY_RATIO:.0f}×: {moon} |",
+        *(
+            f"| ETL time / COPY time, {kind} batches | **{figures['ratio_etl_to_copy']:.1f}×** "
+            f"({figures['etl_s'] * 1000:,.0f} ms / {figures['copy_s'] * 1000:,.0f} ms, {figures['batches']} batches; "
+            f"CPU: server {figures['cpu_server_s']:.2f} s, PostgreSQL backends {figures['cpu_backends_s']:.2f} s) "
+            f"| ≤ {TARGET_COPY_RATIO:.0f}×: {'yes' if figures['ratio_etl_to_copy'] <= TARGET_COPY_RATIO else 'no'} |"
+            for kind, figures in report["by_kind"].items()
+        ),
+        f"| ETL time / COPY time, all batches | {report['ratio_etl_to_copy']:.1f}× | "
+        f"≤ {TARGET_COPY_RATIO:.0f}×: {relative} |",
         f"| batch latency min / median / max | {lat['min']:.0f} / {lat['median']:.0f} / {lat['max']:.0f} ms | |",
         f"| peak server RSS | {etl['rss_peak_mib']:.0f} MiB (before the batches: {etl['rss_before_mib']:.0f} MiB) | |",
         f"| seed of the base book | {seed_text} | |",
@@ -573,13 +582,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"{cpu['machine_capacity']:.1f} core-s; busiest others: "
         f"{', '.join(f'{name} {sec:.1f} s' for name, sec in cpu['other_top'][:3]) or 'none'}) | |",
         "",
-        "| batch | kind | records | body MiB | /etl/sync ms | records/s | loan state ms (server) | COPY ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "| batch | kind | records | body MiB | /etl/sync ms | records/s | loan state ms (server) | COPY ms "
+        "| CPU ms: server / backends |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for b in report["batches"]:
         lines.append(
             f"| {b['number']} | {b['kind']} | {b['records']:,} | {b['body_mib']:.1f} | {b['latency_s'] * 1000:,.0f} | "
-            f"{b['records'] / b['latency_s']:,.0f} | {b['server_loan_state_ms']:,} | {b['copy_s'] * 1000:,.0f} |"
+            f"{b['records'] / b['latency_s']:,.0f} | {b['server_loan_state_ms']:,} | {b['copy_s'] * 1000:,.0f} "
+            f"| {b.get('cpu_server_s', 0) * 1000:,.0f} / {b.get('cpu_backends_s', 0) * 1000:,.0f} |"
         )
     if floor["duplicates_skipped"]:
         lines += ["", f"COPY skipped {floor['duplicates_skipped']} re-sent rows (reversals re-sent under the same "
@@ -627,8 +638,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "started_at": started_at.isoformat(),
         "load_average_start": load_start,
         "parameters": {key: value for key, value in vars(args).items() if key != "admin_url"},
-        "targets": {"records_per_s": TARGET_RECORDS_PER_SECOND, "ratio_to_copy": TARGET_COPY_RATIO,
-                    "moonshot_ratio_to_copy": MOONSHOT_COPY_RATIO},
+        "targets": {"ratio_to_copy_per_kind": TARGET_COPY_RATIO},
     }
     with Databases(args.admin_url, keep=args.keep) as databases:
         # 1. base book
@@ -729,8 +739,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     # time per record, so the few re-sent rows COPY cannot take do not flatter the floor
     report["ratio_etl_to_copy"] = copy_rate / etl_rate
+    report["by_kind"] = by_kind(results)
     report["finished_at"] = datetime.now(UTC).isoformat()
     return report
+
+
+def by_kind(results: list[BatchResult]) -> dict[str, dict[str, Any]]:
+    """Per batch kind (loans+schedules, repayments), summed over its batches: ETL and COPY time and
+    their ratio per record, the figure SPEC §12's target applies to."""
+    kinds: dict[str, dict[str, Any]] = {}
+    for kind in dict.fromkeys(r.kind for r in results):
+        chosen = [r for r in results if r.kind == kind]
+        records, copy_rows = sum(r.records for r in chosen), sum(r.copy_rows for r in chosen)
+        etl_s, copy_s = sum(r.latency_s for r in chosen), sum(r.copy_s for r in chosen)
+        kinds[kind] = {
+            "batches": len(chosen),
+            "records": records,
+            "etl_s": etl_s,
+            "copy_rows": copy_rows,
+            "copy_s": copy_s,
+            "records_per_s": records / etl_s,
+            "copy_records_per_s": copy_rows / copy_s,
+            "server_loan_state_ms": sum(r.server_loan_state_ms for r in chosen),
+            "cpu_server_s": sum(r.cpu_server_s for r in chosen),
+            "cpu_backends_s": sum(r.cpu_backends_s for r in chosen),
+            "ratio_etl_to_copy": (copy_rows / copy_s) / (records / etl_s),
+        }
+    return kinds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -749,9 +784,9 @@ def main(argv: list[str] | None = None) -> int:
     etl, floor = report["etl"], report["copy_floor"]
     print(
         f"\n/etl/sync: {etl['records']:,} records in {etl['seconds']:.2f} s = {etl['records_per_s']:,.0f} records/s "
-        f"(target >= {TARGET_RECORDS_PER_SECOND:,}); COPY: {floor['records_per_s']:,.0f} records/s; "
-        f"ratio {report['ratio_etl_to_copy']:.1f}x (target <= {TARGET_COPY_RATIO:.0f}x, "
-        f"moonshot <= {MOONSHOT_COPY_RATIO:.0f}x); "
+        f"; COPY: {floor['records_per_s']:,.0f} records/s; ratio {report['ratio_etl_to_copy']:.1f}x ("
+        + ", ".join(f"{kind} {figures['ratio_etl_to_copy']:.1f}x" for kind, figures in report["by_kind"].items())
+        + f"; target <= {TARGET_COPY_RATIO:.0f}x for each kind); "
         f"peak RSS {etl['rss_peak_mib']:.0f} MiB\nresults: {path}\n",
         file=sys.stderr,
     )

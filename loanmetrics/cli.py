@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--days", type=POSITIVE, default=120, help="days of history (default: 120)")
     seed.add_argument("--seed", type=ANY_INTEGER, default=1,
                       help="random seed: the same seed, the same book (default: 1)")
+    seed.add_argument("--profile", choices=("standard", "full"), default="standard",
+                      help="standard: ~12 installments and ~6 repayments per loan; full: SPEC §12's shape, "
+                           "~25 and ~20 with --days 365 (default: standard)")
     seed.add_argument("--batch-records", type=POSITIVE, default=10_000,
                       help="records per transaction (default: 10000)")
     seed.set_defaults(run=_seed)
@@ -460,7 +463,7 @@ def _seed(args: argparse.Namespace) -> int:
         async with _started(settings) as application:
             shape = BookShape(
                 officers=args.officers, loans=args.loans, days=args.days, seed=args.seed,
-                business_date=application.clock.today(),
+                business_date=application.clock.today(), profile=args.profile,
             )
             result = await seed_with_progress(application, shape, batch_records=args.batch_records)
             return result.totals, result.errors

@@ -88,6 +88,7 @@ _BEHAVIOUR_CUM: tuple[tuple[float, ...], ...] = (
 _QUALITY_CUM = (0.35, 0.80, 1.0)
 
 _TWO53 = float(1 << 53)
+PROFILES = ("standard", "full")
 _SYNC_TIME = "T18:00:00Z"
 
 
@@ -105,6 +106,10 @@ class BookShape:
     business_date: date = field(default_factory=date.today)
     branches_per_region: int = 4
     regions: int = 3
+    # "standard": about 12 installments and 6 repayments per loan (mixed weekly, biweekly, monthly
+    # and bullet loans over the history); "full": SPEC §12's full shape, about 25 installments and
+    # 20 repayments per loan (weekly schedules of 20 to 31 installments, few bullets), for the L book
+    profile: str = "standard"
 
     def __post_init__(self) -> None:
         if self.officers < 1:
@@ -115,6 +120,8 @@ class BookShape:
             raise ValueError("days must be at least 1")
         if self.regions < 1 or self.branches_per_region < 1:
             raise ValueError("regions and branches_per_region must be at least 1")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
 
     @property
     def customers(self) -> int:
@@ -320,10 +327,14 @@ class _Book:
         fee = amount * _FEE_BP[int(r() * 5)] // 10_000
 
         u = r()
-        bullet = u < 0.10
+        full = shape.profile == "full"
+        bullet = u < (0.04 if full else 0.10)
         dues: list[int]
         if bullet:
             dues = [disb + _BULLET_TERMS[int(r() * 5)]]
+        elif full:  # weekly, 20 to 31 installments
+            n = 20 + int(r() * 12)
+            dues = [disb + 7 * k for k in range(1, n + 1)]
         elif u < 0.55:  # weekly
             n = round((1 + int(r() * 6)) * 52 / 12)
             dues = [disb + 7 * k for k in range(1, n + 1)]

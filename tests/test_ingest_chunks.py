@@ -8,6 +8,8 @@ be identical.
 from __future__ import annotations
 
 import copy
+import random
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -120,3 +122,50 @@ def test_schedule_chunks_keep_each_loan_whole(example_payload: dict[str, Any]) -
             assert owner.setdefault(schedules[index]["loan_id"], number) == number
     assert len(planned[0]) >= 50 // 4
     assert all(len(chunk) >= 50 for chunk in planned[1:-1])
+
+
+def later_repayments(example: dict[str, Any]) -> dict[str, Any]:
+    """A second batch for the stored example book: reversals, corrections, a repayment moved to
+    another loan and new repayments, shuffled so that most loans' repayments span chunks."""
+    data = copy.deepcopy(example["data"])
+    disbursed = {loan["loan_id"]: loan["disbursement_date"] for loan in data["loans"]}
+    out: list[dict[str, Any]] = []
+    for n, payment in enumerate(data["repayments"]):
+        if n % 5 == 0:  # reversed (the same id re-sent)
+            out.append(dict(payment, is_reversed=True, reversal_date=BUSINESS_DATE.isoformat(),
+                            reversal_reason="cheque bounced"))
+        elif n % 7 == 0:  # corrected amount: the principal doubles
+            principal = Decimal(payment["principal_paid"]) * 2
+            total = principal + Decimal(payment["interest_paid"]) + Decimal(payment["fees_paid"]) + Decimal(
+                payment["penalty_paid"] or 0)
+            out.append(dict(payment, principal_paid=str(principal), payment_amount=str(total)))
+        elif n % 11 == 0:  # a new repayment on the business date
+            out.append(dict(payment, repayment_id=f"{payment['repayment_id']}-B",
+                            payment_date=BUSINESS_DATE.isoformat(), is_reversed=False, reversal_date=None,
+                            reversal_reason=None))
+        elif n % 13 == 0:  # moved to the earliest-disbursed loan it cannot precede
+            target = min((loan_id for loan_id, day in disbursed.items()
+                          if day <= payment["payment_date"] and loan_id != payment["loan_id"]), default=None)
+            if target is not None:
+                out.append(dict(payment, loan_id=target))
+    random.Random(7).shuffle(out)
+    return {"data": {"repayments": out}}
+
+
+async def test_chunked_repayments_on_stored_loans_change_nothing(db: Database, example_payload: dict[str, Any]) -> None:
+    """Each repayment chunk's statement also finishes the loans no later chunk names (before-image,
+    payments pass, as-of fields): any chunk size leaves the same rows, before-images included."""
+    later = later_repayments(example_payload)
+    outcomes = []
+    for size in CHUNK_SIZES:
+        await _ingest_fresh(db, example_payload, 1_000_000)
+        result = await ingest(db, payload_from_document(copy.deepcopy(later), max_records=1_000_000),
+                              BUSINESS_DATE, chunk_records=size)
+        assert result.errors == []
+        outcomes.append((result.results, result.loans_affected, await _snapshot(db)))
+    results, affected, state = outcomes[-1]
+    assert results["repayments"]["updated"] > 100
+    assert results["repayments"]["inserted"] > 50
+    assert affected > 100
+    for other in outcomes[:-1]:
+        assert other == (results, affected, state)

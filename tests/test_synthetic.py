@@ -204,8 +204,10 @@ def validate(batches: list[dict[str, Any]], business: date) -> list[str]:
     return errors
 
 
-def shape(loans: int = 2_000, seed: int = 7, officers: int = 20) -> BookShape:
-    return BookShape(officers=officers, loans=loans, days=120, seed=seed, business_date=BUSINESS)
+def shape(
+    loans: int = 2_000, seed: int = 7, officers: int = 20, days: int = 120, profile: str = "standard"
+) -> BookShape:
+    return BookShape(officers=officers, loans=loans, days=days, seed=seed, business_date=BUSINESS, profile=profile)
 
 
 @pytest.fixture(scope="module")
@@ -461,3 +463,17 @@ def test_ten_thousand_loans_generate_quickly() -> None:
         records += sum(len(batch["data"][e]) for e in ENTITIES)
     assert time.perf_counter() - started < 10
     assert records > 10_000 * 15
+
+
+def test_full_profile_has_spec_shape_and_passes_validation() -> None:
+    """SPEC §12's L book: about 25 installments and 20 repayments per loan (``--profile full --days 365``)."""
+    batches = list(generate_batches(shape(loans=2_000, days=365, profile="full"), batch_records=50_000))
+    counts = Counter({e: sum(len(b["data"][e]) for b in batches) for e in ENTITIES})
+    assert 23 <= counts["loan_schedules"] / counts["loans"] <= 27
+    assert 18 <= counts["repayments"] / counts["loans"] <= 22
+    assert validate(batches, BUSINESS) == []
+    standard = Counter({e: sum(len(b["data"][e]) for b in generate_batches(shape(loans=2_000, days=365)))
+                        for e in ENTITIES})
+    assert standard["loan_schedules"] / standard["loans"] < 15  # the default profile is unchanged
+    with pytest.raises(ValueError, match="profile"):
+        BookShape(profile="huge", business_date=BUSINESS)

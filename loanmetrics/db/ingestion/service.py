@@ -24,6 +24,10 @@ from loanmetrics.db.ingestion.payload import ENTITIES, Payload
 from loanmetrics.db.ingestion.validation import ValidatedBatch, check_records, check_references, chunks, reject_loans
 
 INGEST_LOCK_KEY = 0x4C4D_0002
+# The batch's sorts (a repayment batch's installments in due order, ~20k rows) stay in memory
+# instead of spilling at the default 4 MB; batches run one at a time (the lock), so one at most.
+BATCH_WORK_MEM = "64MB"
+_BEGIN_BATCH = "SELECT pg_advisory_xact_lock($1), set_config('work_mem', $2, true)"
 
 Checkpoint = Callable[[str], Awaitable[None]]
 
@@ -101,7 +105,7 @@ async def ingest(
     batch = ValidatedBatch.of(payload)
     counts = {name: {"inserted": 0, "updated": 0, "unchanged": 0, "failed": 0} for name in ENTITIES}
     async with database.raw_transaction() as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK_KEY)
+        await conn.execute(_BEGIN_BATCH, INGEST_LOCK_KEY, BATCH_WORK_MEM)
         named = batch.named_loan_ids()
         stored, _ = await alongside(
             conn.fetch(_KNOWN_LOANS, named) if named else _nothing(),
@@ -110,14 +114,14 @@ async def ingest(
         known: dict[str, date] = {row["loan_id"]: row["disbursement_date"] for row in stored}
         units = await _plan(conn, batch, known, business_date, chunk_records)
         disbursed = {**known, **{loan["loan_id"]: loan["disbursement_date"] for loan in batch.valid("loans")}}
-        stage = _Stage(conn, batch, sync_id, business_date, known, disbursed)
+        stage = _Stage(conn, batch, sync_id, business_date, known, disbursed, _named_later(batch, units))
 
         done = 0  # checkpoints reached, in entity order
         prepared = stage.prepare(units[0]) if units else None
         for position, unit in enumerate(units):
             following = units[position + 1] if position + 1 < len(units) else None
             assert prepared is not None
-            _, prepared = await alongside(stage.write(unit, prepared), stage.preparer(following))
+            _, prepared = await alongside(stage.write(position, unit, prepared), stage.preparer(following))
             if following is None or following.name != unit.name:
                 reached = ENTITIES.index(unit.name) + 1
                 for name in ENTITIES[done:reached]:
@@ -126,19 +130,14 @@ async def ingest(
         for name in ENTITIES[done:]:
             await checkpoint(name)
 
-        started = time.perf_counter()
+        started = time.perf_counter()  # the loan-state work left after the last record is written
+        loans = stage.loans
         if payload.sync_type == "full":
-            await loan_state.rebuild_all(conn, business_date, sorted(stage.fresh))
+            await loan_state.rebuild_all(conn, business_date, sorted(loans.fresh), loans.captured)
             affected = int(await conn.fetchval("SELECT count(*) FROM loans") or 0)
         else:
-            touched = await loan_state.rebuild_loans(
-                conn,
-                schedule_changed=sorted(stage.schedule_changed),
-                payments_changed=sorted(stage.payments_changed),
-                business_date=business_date,
-                fresh=sorted(stage.fresh),
-            )
-            affected = len(touched)
+            await loans.complete(conn, business_date)
+            affected = len(loans.touched)
         computation_ms = round((time.perf_counter() - started) * 1000)
         if affected or stage.wrote_anything():
             await generation.bump(conn, generation.Source.INGESTION)  # committed with the batch (SPEC §9)
@@ -206,6 +205,26 @@ async def _plan(
     return units
 
 
+def _named_by(batch: ValidatedBatch, unit: _Unit) -> set[str]:
+    """The loan ids the unit's records name, as sent (rejected records included)."""
+    raws = batch.raw[unit.name]
+    positions = range(len(raws)) if unit.indexes is None else unit.indexes
+    return {loan_id for i in positions
+            if isinstance(raws[i], dict) and isinstance(loan_id := raws[i].get("loan_id"), str)}
+
+
+def _named_later(batch: ValidatedBatch, units: list[_Unit]) -> list[set[str]]:
+    """Per unit position, the loans that repayments of this or a later unit name: a loan none of
+    them names has all its repayments written, and its state can be finished."""
+    later: set[str] = set()
+    named: list[set[str]] = []
+    for unit in reversed(units):
+        if unit.name == "repayments":
+            later = later | _named_by(batch, unit)
+        named.append(later)
+    return named[::-1]
+
+
 @dataclass
 class _Stage:
     """Checks and writes the units of one batch inside its transaction, keeping the counts."""
@@ -216,11 +235,13 @@ class _Stage:
     business_date: date
     known: dict[str, date]
     disbursed: dict[str, date]
+    named_later: list[set[str]]  # per unit position (``_named_later``)
     written: dict[str, writer.Written] = field(default_factory=lambda: {name: writer.Written() for name in ENTITIES})
     created: dict[str, int] = field(default_factory=dict)  # minimal officers and customers named by loans
-    schedule_changed: set[str] = field(default_factory=set)
-    payments_changed: set[str] = field(default_factory=set)
-    fresh: set[str] = field(default_factory=set)  # new loans whose schedule state the writer built
+    loans: loan_state.BatchLoans = field(default_factory=loan_state.BatchLoans)
+    # new loans whose schedule rows the batch holds: written with those rows (and their computed
+    # fields) by the schedule unit that holds them, not by the loans statement
+    deferred: dict[str, Any] = field(default_factory=dict)
 
     def wrote_anything(self) -> bool:
         """Whether a record was inserted or updated (minimal officers and customers included)."""
@@ -235,30 +256,42 @@ class _Stage:
         items = batch.accepted[name] if unit.checked else check_records(batch, name, self.business_date, unit.indexes)
         if name in ("loan_schedules", "repayments"):
             items = check_references(batch, name, items, self.disbursed, unit.indexes)
-        return writer.Rows.of([record for _, record in items])
+        return writer.Rows.of(name, [record for _, record in items])
 
-    async def write(self, unit: _Unit, rows: writer.Rows) -> None:
-        if not rows.records:
-            return
+    async def write(self, position: int, unit: _Unit, rows: writer.Rows) -> None:
         conn, sync_id = self.conn, self.sync_id
+        # repayments: the statement also finishes the loans whose repayments are all written
+        finish = self.loans.finishable(self.named_later[position]) if unit.name == "repayments" else None
+        new_loans = ([self.deferred[loan_id] for loan_id in sorted(_named_by(self.batch, unit))
+                      if loan_id in self.deferred] if unit.name == "loan_schedules" and self.deferred else [])
+        if not rows.records and not new_loans:
+            if finish is not None:
+                await conn.execute(loan_state.FINISH_PAYMENTS, self.business_date, finish.loan_ids,
+                                   finish.capture_ids, finish.fresh)
+            return
         if unit.name == "officers":
             result = await writer.write_officers(conn, rows, sync_id)
         elif unit.name == "customers":
             result = await writer.write_customers(conn, rows)
         elif unit.name == "loans":
-            officers, customers = await writer.create_minimal_parties(conn, rows)
+            if self.batch.raw["loan_schedules"]:
+                scheduled = _named_by(self.batch, _Unit("loan_schedules"))
+                self.deferred = {loan["loan_id"]: loan for loan in rows.records
+                                 if loan["loan_id"] not in self.known and loan["loan_id"] in scheduled}
+            result, officers, customers = await writer.write_loans(conn, rows, sync_id, self.deferred.keys())
             self.created["officers"] = self.created.get("officers", 0) + officers
             self.created["customers"] = self.created.get("customers", 0) + customers
-            result = await writer.write_loans(conn, rows, sync_id)
-            self.schedule_changed.update(result.loan_ids)
+            self.loans.schedule_changed.update(result.loan_ids)
         elif unit.name == "loan_schedules":
             stored = sorted({row["loan_id"] for row in rows.records if row["loan_id"] in self.known})
-            result = await writer.write_schedules(conn, rows, sync_id, self.business_date, stored)
-            self.schedule_changed.update(result.loan_ids)
-            self.fresh.update(result.fresh)
+            result, inserted = await writer.write_schedules(conn, rows, sync_id, self.business_date, stored,
+                                                            writer.Rows.of("loans", new_loans))
+            self.written["loans"] = self.written["loans"] + inserted
+            self.loans.schedule_changed.update(result.loan_ids)
+            self.loans.created(result.fresh)
         else:
-            result = await writer.write_repayments(conn, rows, sync_id)
-            self.payments_changed.update(result.loan_ids)
+            result = await writer.write_repayments(conn, rows, sync_id, self.business_date, finish)
+            self.loans.paid(result.loan_ids)
         self.written[unit.name] = self.written[unit.name] + result
 
 

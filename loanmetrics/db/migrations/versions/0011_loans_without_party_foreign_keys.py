@@ -3,7 +3,7 @@
 Same reasoning as 0006: a foreign key is a per-row trigger, two per new or re-sent loan, about
 30 ms of a batch of 770 new loans (a tenth of its loan statement's time, measured). Ingestion is
 the only writer of loans and creates the minimal officer and customer a loan names
-(``writer.create_minimal_parties``) in the same transaction, under the ingestion lock, just
+(``writer.write_loans``) in the same transaction, under the ingestion lock, just
 before the loans; nothing deletes officers or customers, so a reference cannot dangle.
 
 Revision ID: 0011
