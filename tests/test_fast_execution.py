@@ -140,3 +140,24 @@ async def test_a_loans_officer_outside_the_scope_on_both_paths(book: Book, schem
         assert officer["loans"]["totalCount"] == 1
     for _ in range(2):
         assert await _execute(book, schemas, True, document, None, Role.VIEWER, ("Lekki",)) == reference
+
+
+async def test_a_loans_officer_read_through_the_loader_is_masked_like_a_joined_one(
+    book: Book, schemas: Schemas
+) -> None:
+    """An officer's loans page joins no officer: their ``officer`` goes through the loans'-officer
+    loader, which must mask an officer outside the scope exactly as the drilldown's join does."""
+    identity = "officerId officerName officerPhone branch region employmentStatus primaryChannel rank " \
+               "audit { auditStatus version }"
+    document = f"""{{ fimrDrilldown(first: 50, filter: {{fimrTagged: false}}) {{ nodes {{ officer {{ {identity}
+          loans(first: 5) {{ nodes {{ loanId officer {{ {identity} }} }} }} }} }} }} }}"""
+    for compiled in (False, True):
+        data, errors = await _execute(book, schemas, compiled, document, None, Role.VIEWER, ("Lekki",))
+        assert errors == []
+        nodes = data["fimrDrilldown"]["nodes"]
+        assert nodes
+        for node in nodes:
+            joined = {key: value for key, value in node["officer"].items() if key != "loans"}
+            assert (joined["branch"], joined["region"], joined["audit"], joined["officerPhone"]) == ("", "", None, None)
+            for loan in node["officer"]["loans"]["nodes"]:
+                assert loan["officer"] == joined
