@@ -100,7 +100,7 @@ async def database_url() -> AsyncIterator[str]:
 TRUNCATE = """
 DO $$ DECLARE names text; BEGIN
   SELECT string_agg(format('%I', tablename), ', ') INTO names
-  FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('alembic_version', 'metrics_generation');
+  FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('alembic_version', 'applied_sql_files', 'metrics_generation');
   EXECUTE 'TRUNCATE ' || names || ' RESTART IDENTITY CASCADE';
 END $$;
 """

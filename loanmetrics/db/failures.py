@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -31,6 +32,18 @@ def where(url: str | None) -> str:
         host = host[0]
     address = f"{host}:{parsed.port or 5432}" if not str(host).startswith("/") else str(host)
     return f"PostgreSQL at {address}, database {parsed.database or '(default)'!r}"
+
+
+def squashed_schema(revision: str, url: str | None, data_dir: Path | None) -> str:
+    """One line for a database made by a development build before its migrations were squashed
+    (``migrate.SquashedSchemaError``): where it is, why it cannot be upgraded, what to do."""
+    if url is None and data_dir is not None:
+        target, remedy = f"the embedded PostgreSQL in {data_dir}", f"move {data_dir} aside (it is recreated empty)"
+    else:
+        target, remedy = where(url), "point DATABASE_URL at a new, empty database"
+    return (f"{target} holds the schema of a development build of loanmetrics (migration {revision}, since "
+            f"squashed into the first release's baseline) and cannot be upgraded: {remedy}, then load the data "
+            "again with 'loanmetrics ingest'")
 
 
 def describe(exc: BaseException, url: str | None, *, from_driver: bool = False) -> str | None:

@@ -1,23 +1,10 @@
-"""Loan-state SQL functions: SPEC §5.1-5.3 on the per-loan state arrays.
+-- Loan-state functions: SPEC §5.1-5.3 on the per-loan state arrays of loan_state.
+-- Plain SQL functions (the planner inlines them: no per-row call overhead), so every statement
+-- that needs "paid by D", "DPD on D" or "outstanding on D" spells the same definition.
+-- Applied by `loanmetrics migrate` after the Alembic migrations, whenever this file changes:
+-- every statement must be safe to run again (CREATE OR REPLACE; DROP ... IF EXISTS first to
+-- change a signature or a return type).
 
-Plain SQL functions (inlined by the planner, no per-row call overhead), so every query that needs
-"paid by D", "DPD on D" or "outstanding on D" spells the same definition.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-27
-"""
-
-from collections.abc import Sequence
-
-from alembic import op
-
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-FUNCTIONS = """
 -- Index into the payment arrays: how many payment dates fall on or before d.
 CREATE OR REPLACE FUNCTION lm_pay_index(pay_dates date[], d date) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT width_bucket(d, pay_dates) $$;
@@ -60,32 +47,3 @@ CREATE OR REPLACE FUNCTION lm_active(disbursement_date date, closed_date date, d
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT disbursement_date <= d AND (closed_date IS NULL OR closed_date > d)
 $$;
-
--- The SPEC §5.3 DPD bucket label.
-CREATE OR REPLACE FUNCTION lm_bucket(dpd integer) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN dpd <= 0 THEN '0' WHEN dpd <= 6 THEN '1-6' WHEN dpd <= 30 THEN '7-30'
-              WHEN dpd <= 60 THEN '31-60' WHEN dpd <= 90 THEN '61-90' ELSE '90+' END
-$$;
-"""
-
-NAMES = [
-    "lm_pay_index(date[], date)",
-    "lm_paid_c(date[], bigint[], date)",
-    "lm_dpd(bigint[], date[], bigint, date)",
-    "lm_total_out_c(bigint, bigint, bigint, bigint[], bigint[], bigint[], integer)",
-    "lm_alloc_c(bigint, bigint, bigint)",
-    "lm_active(date, date, date)",
-    "lm_bucket(integer)",
-]
-
-
-def upgrade() -> None:
-    for statement in FUNCTIONS.split(";\n"):
-        if statement.strip():
-            op.execute(statement)
-
-
-def downgrade() -> None:
-    for name in NAMES:
-        op.execute(f"DROP FUNCTION IF EXISTS {name}")
