@@ -340,21 +340,15 @@ async def _replace_all(
     return int(row["officers"]), int(row["branches"]), int(row["transitions"])
 
 
-async def calculated_dates(conn: asyncpg.Connection, first: date, last: date) -> tuple[list[date], set[date]]:
-    """The calculated dates in [first, last], and those of them whose fine groups are kept (a
-    date calculated before they were kept has daily rows only)."""
+async def calculated_dates(conn: asyncpg.Connection, first: date, last: date) -> list[date]:
+    """The calculated dates in [first, last] (each keeps its fine groups: a restatement writes both
+    in one transaction)."""
     rows = await conn.fetch(
-        """
-        SELECT calculation_date, true AS kept FROM metric_calculated_dates WHERE calculation_date BETWEEN $1 AND $2
-        UNION
-        SELECT calculation_date, false FROM officer_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
-        UNION
-        SELECT calculation_date, false FROM branch_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
-        """,
+        "SELECT calculation_date FROM metric_calculated_dates WHERE calculation_date BETWEEN $1 AND $2"
+        " ORDER BY calculation_date",
         first, last,
     )
-    kept = {row["calculation_date"] for row in rows if row["kept"]}
-    return sorted({row["calculation_date"] for row in rows}), kept
+    return [row["calculation_date"] for row in rows]
 
 
 def _count(status: str) -> int:

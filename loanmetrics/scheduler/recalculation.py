@@ -96,16 +96,11 @@ async def _run(
         if incremental and await _calculated(conn, as_of):
             full_dates = []
         changes = await _pending_changes(conn)
-        changed_dates: list[date] = []
-        kept: set[date] = set()
+        delta_dates: list[date] = []
         if changes.from_date is not None:
             first = changes.from_date if changes.from_date != date.min else date(1900, 1, 1)
-            found, kept = await daily_metrics.calculated_dates(conn, first, as_of)
             restated = set(full_dates)
-            changed_dates = [d for d in found if d not in restated]
-        # dates calculated before fine groups were kept cannot take deltas: restate them whole
-        full_dates = sorted({*full_dates, *(d for d in changed_dates if d not in kept)})
-        delta_dates = [d for d in changed_dates if d in kept]
+            delta_dates = [d for d in await daily_metrics.calculated_dates(conn, first, as_of) if d not in restated]
         total = len(full_dates) + len(delta_dates)
         done = written = 0
         for chunk in _chunks(full_dates):
@@ -157,8 +152,7 @@ async def _pending_changes(conn: asyncpg.Connection) -> Changes:
 
 async def _calculated(conn: asyncpg.Connection, day: date) -> bool:
     """Whether a completed run already calculated ``day``."""
-    found, _ = await daily_metrics.calculated_dates(conn, day, day)
-    return bool(found)
+    return bool(await daily_metrics.calculated_dates(conn, day, day))
 
 
 def _days(first: date, last: date) -> list[date]:
