@@ -129,7 +129,7 @@ async def _apply_sql_files(conn: AsyncConnection) -> None:
     through the driver's simple-query protocol, which runs a script of several statements), and
     forget files no longer shipped."""
     rows = await conn.execute(text("SELECT file, sha256 FROM applied_sql_files"))
-    applied = {file: sha256 for file, sha256 in rows}
+    applied = {row.file: row.sha256 for row in rows}
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     for file in sql_files():

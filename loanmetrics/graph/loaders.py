@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from aiodataloader import DataLoader
 
+from loanmetrics.db.params import Params
 from loanmetrics.graph import types as t
 from loanmetrics.resolvers.metric_rows import MetricSnapshot
-from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.resolvers.sql import scope_predicate
 from loanmetrics.resolvers.windows import Window
 
 if TYPE_CHECKING:

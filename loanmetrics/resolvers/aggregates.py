@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from loanmetrics.db import metric_engine as engine
+from loanmetrics.db.params import Params
 from loanmetrics.graph import types as t
 from loanmetrics.resolvers.metric_rows import daily_snapshot_columns, snapshot_from_row
-from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.resolvers.sql import scope_predicate
 from loanmetrics.resolvers.windows import Window, daily_rows_exist, resolve_window
 
 if TYPE_CHECKING:

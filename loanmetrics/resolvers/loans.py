@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from loanmetrics.db.params import Params
 from loanmetrics.graph import types as t
 from loanmetrics.graph.auth import Role
 from loanmetrics.graph.errors import bad_request
@@ -22,7 +23,7 @@ from loanmetrics.resolvers.pagination import (
     encode_cursor,
     order_by,
 )
-from loanmetrics.resolvers.sql import Params, like_pattern, scope_predicate
+from loanmetrics.resolvers.sql import like_pattern, scope_predicate
 
 if TYPE_CHECKING:
     from loanmetrics.graph.request import RequestContext

@@ -18,6 +18,7 @@ import orjson
 from strawberry.types import Info
 
 from loanmetrics.db import metric_engine as engine
+from loanmetrics.db.params import Params
 from loanmetrics.graph import types as t
 from loanmetrics.graph.errors import bad_request
 from loanmetrics.resolvers.metric_rows import (
@@ -40,7 +41,7 @@ from loanmetrics.resolvers.pagination import (
     order_by,
     sort_in_memory,
 )
-from loanmetrics.resolvers.sql import Params, like_pattern, scope_predicate
+from loanmetrics.resolvers.sql import like_pattern, scope_predicate
 from loanmetrics.resolvers.windows import Window, daily_rows_exist, fine_groups_kept, resolve_window
 
 if TYPE_CHECKING:

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from loanmetrics.calculators.registry import BAND_RULE, RISK_BAND
+from loanmetrics.db.params import Params
 from loanmetrics.graph import types as t
 from loanmetrics.graph.auth import ADMIN_ROLES
 from loanmetrics.graph.errors import bad_request, forbidden
-from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.resolvers.sql import scope_predicate
 from loanmetrics.scheduler.recalculation import recalculate as run_recalculation
 
 if TYPE_CHECKING:
