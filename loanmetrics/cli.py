@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations",
-                                  description="Apply pending Alembic migrations to the configured database.")
+                                  description="Apply pending Alembic migrations, then the SQL-function files "
+                                              "that changed, to the configured database.")
     migrate.set_defaults(run=_migrate)
 
     ingest = commands.add_parser(
@@ -389,7 +390,8 @@ def _export_schema(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    from loanmetrics.graph.auth import Role, create_token, parse_ttl
+    from loanmetrics.graph.auth import create_token, parse_ttl
+    from loanmetrics.principal import Role
 
     settings = load_settings()
     try:

@@ -2,6 +2,8 @@
 
 The drivers report these as tracebacks deep inside SQLAlchemy and asyncpg; an operator needs the
 address they configured and the reason (refused, unknown host, no such database, login refused).
+Also here: which errors mean the database was lost mid-request (``is_database_unavailable``: a
+503 the client retries), shared by the HTTP middleware and the GraphQL endpoint.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 
 class DatabaseUnavailableError(Exception):
@@ -85,3 +87,27 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         for nested in (getattr(current, "orig", None), current.__cause__, current.__context__):
             if isinstance(nested, BaseException):
                 pending.append(nested)
+
+
+CLOSED_CONNECTION = ("connection is closed", "connection was closed")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) means the database could not be reached or the connection
+    was lost (a 503 the client retries), as opposed to a fault of the request or of our code."""
+    if isinstance(exc, OperationalError | ConnectionError | OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError):
+        return True
+    # a connection dropped mid-operation leaves asyncpg's protocol in a state it cannot leave
+    # ("cannot switch to state 12"); a stale statement cache is no outage
+    if isinstance(exc, asyncpg.exceptions.InternalClientError) and not isinstance(
+        exc, asyncpg.exceptions.OutdatedSchemaCacheError
+    ):
+        return True
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and any(text in str(exc) for text in CLOSED_CONNECTION):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and is_database_unavailable(cause)

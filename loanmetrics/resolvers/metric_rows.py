@@ -25,7 +25,7 @@ from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db import metric_engine as engine
 from loanmetrics.db import metric_sql
 from loanmetrics.db.params import Params, Statement
-from loanmetrics.graph.auth import Principal
+from loanmetrics.principal import Principal
 from loanmetrics.resolvers.sql import scope_predicate
 
 PENALTIES = tuple((p.name, p.weight) for p in registry.PENALTIES)

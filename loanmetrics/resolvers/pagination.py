@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from loanmetrics.db.params import Params
-from loanmetrics.graph.errors import bad_request
+from loanmetrics.resolvers.errors import bad_request
 
 MAX_PAGE_SIZE = 500
 

@@ -4,7 +4,7 @@ patterns. Values always travel as bound parameters (``db.params.Params``)."""
 from __future__ import annotations
 
 from loanmetrics.db.params import Params
-from loanmetrics.graph.auth import Principal
+from loanmetrics.principal import Principal
 
 
 def scope_predicate(principal: Principal, params: Params, *, branch: str, region: str) -> str:

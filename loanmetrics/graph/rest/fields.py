@@ -9,7 +9,7 @@ from __future__ import annotations
 from strawberry.utils.str_converters import to_camel_case
 
 from loanmetrics.calculators import registry
-from loanmetrics.resolvers.rest.shapes import Json, Out
+from loanmetrics.graph.rest.shapes import Json, Out
 
 J = Json
 

@@ -1,7 +1,9 @@
-"""The GraphQL request context: who is asking, the application, and per-request dataloaders.
+"""The query context of one request: who is asking, the application, and per-request dataloaders.
 
 Every SQL statement a request runs goes through ``fetch``/``fetchrow``, which count them (the
-N+1 guard tests read the count) and share one pooled connection per request.
+N+1 guard tests read the count) and share one pooled connection per request. The transport
+creates it (the GraphQL endpoint, per operation) and hands it to every resolver; its loaders
+batch what fields look up one at a time (``resolvers/loaders.py``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from loanmetrics.graph.auth import Principal
+from loanmetrics.principal import Principal
+from loanmetrics.resolvers.loaders import Loaders
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
     from loanmetrics.application import Application
-    from loanmetrics.graph.loaders import Loaders
 
 
 @dataclass
@@ -45,8 +47,7 @@ class RequestContext:
 
     @cached_property
     def loaders(self) -> Loaders:
-        from loanmetrics.graph.loaders import Loaders
-
+        """Created on first use, never shared between requests (callers' scopes differ)."""
         return Loaders(self)
 
     async def _connection(self) -> asyncpg.Connection:

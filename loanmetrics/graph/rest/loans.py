@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from loanmetrics.graph.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
+from loanmetrics.graph.rest.csv_export import FORMAT, CsvExport, keyset_document
+from loanmetrics.graph.rest.fields import EARLY_LOAN_ROW, LOAN_ROW
+from loanmetrics.graph.rest.params import BRANCH, OFFICER_ID, REGION, Kind, Param, check_order, page_params
+from loanmetrics.graph.rest.shapes import Out, reshape, selection
 from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
-from loanmetrics.resolvers.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
-from loanmetrics.resolvers.rest.csv_export import FORMAT, CsvExport, keyset_document
-from loanmetrics.resolvers.rest.fields import EARLY_LOAN_ROW, LOAN_ROW
-from loanmetrics.resolvers.rest.params import BRANCH, OFFICER_ID, REGION, Kind, Param, check_order, page_params
-from loanmetrics.resolvers.rest.shapes import Out, reshape, selection
 
 START_DATE = Param("start_date", Kind.DATE, "loans disbursed on or after this date")
 END_DATE = Param("end_date", Kind.DATE, "loans disbursed on or before this date")

@@ -27,11 +27,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from loanmetrics.resolvers.rest.params import Kind, Param
-from loanmetrics.resolvers.rest.shapes import Out, reshape
+from loanmetrics.graph.rest.params import Kind, Param
+from loanmetrics.graph.rest.shapes import Out, reshape
 
 if TYPE_CHECKING:
-    from loanmetrics.resolvers.rest.common import Call, Success
+    from loanmetrics.graph.rest.common import Call, Success
 
 CSV = "text/csv"
 EXPORT_PAGE = 500

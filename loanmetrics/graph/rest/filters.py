@@ -3,8 +3,8 @@ restricted to the caller's scope, with bands and audit statuses in their REST sp
 
 from __future__ import annotations
 
-from loanmetrics.resolvers.rest.common import Call, Endpoint, Success
-from loanmetrics.resolvers.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.graph.rest.common import Call, Endpoint, Success
+from loanmetrics.graph.rest.shapes import Json, Out, reshape, selection
 
 OFFICER_OPTION = (Out("officer_id", "officerId"), Out("officer_name", "officerName"), Out("branch", "branch"),
                   Out("region", "region"))

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from loanmetrics.graph import types as t
-from loanmetrics.graph.auth import AUDIT_ROLES
-from loanmetrics.resolvers.rest.common import Call, Endpoint, Success
-from loanmetrics.resolvers.rest.fields import AUDIT_ACTION, AUDIT_RESULT, EARLY_LOAN_ROW
-from loanmetrics.resolvers.rest.params import INT32_MAX, OFFICER_PATH, Kind, Param, Where
-from loanmetrics.resolvers.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.graph.rest.common import Call, Endpoint, Success
+from loanmetrics.graph.rest.fields import AUDIT_ACTION, AUDIT_RESULT, EARLY_LOAN_ROW
+from loanmetrics.graph.rest.params import INT32_MAX, OFFICER_PATH, Kind, Param, Where
+from loanmetrics.graph.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.principal import AUDIT_ROLES
 
 TOP_LOANS = 20
 NOTES_LIMIT = 2000  # the GraphQL resolvers' limit; they check it again

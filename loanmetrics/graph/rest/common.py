@@ -21,20 +21,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from loanmetrics.db.ingestion.payload import PayloadError
-from loanmetrics.graph.auth import READ_ROLES, Principal, Role, require_role
+from loanmetrics.graph.auth import require_role
 from loanmetrics.graph.context import application_of, principal_of
 from loanmetrics.graph.endpoint import execute_document
 from loanmetrics.graph.etl import read_limited_body
 from loanmetrics.graph.responses import OrjsonResponse, error_response
+from loanmetrics.graph.rest.params import Param, RestError, parse_body, parse_path, parse_query
+from loanmetrics.graph.rest.shapes import Json, Out
 from loanmetrics.graph.telemetry import label_operation
-from loanmetrics.resolvers.rest.params import Param, RestError, parse_body, parse_path, parse_query
-from loanmetrics.resolvers.rest.shapes import Json, Out
+from loanmetrics.principal import READ_ROLES, Principal, Role
 
 if TYPE_CHECKING:
     import strawberry
 
     from loanmetrics.application import Application
-    from loanmetrics.resolvers.rest.csv_export import CsvExport
+    from loanmetrics.graph.rest.csv_export import CsvExport
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ a GraphQL wrapper, is described from its payload module's constants. Like every 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loanmetrics.db.ingestion.payload import ENTITIES, SYNC_TYPES
-from loanmetrics.graph.auth import ETL_ROLES, Role
 from loanmetrics.graph.context import application_of
-from loanmetrics.resolvers.rest.common import Endpoint
-from loanmetrics.resolvers.rest.params import EARLIEST_DATE, Kind, Param, Where
-from loanmetrics.resolvers.rest.shapes import object_schema, schema
+from loanmetrics.graph.rest.common import Endpoint
+from loanmetrics.graph.rest.params import EARLIEST_DATE, Kind, Param, Where
+from loanmetrics.graph.rest.shapes import object_schema, schema
+from loanmetrics.principal import ETL_ROLES, Role
 
 ERRORS = {
     400: "a parameter or the body is invalid (details name it), or the GraphQL request was refused",
@@ -240,12 +240,14 @@ def build_document(endpoints: Sequence[Endpoint], today: date) -> dict[str, Any]
     }
 
 
-@lru_cache(maxsize=4)
-def _encoded(today: date) -> bytes:
-    from loanmetrics.resolvers.rest import ENDPOINTS
+def openapi_json(endpoints: Sequence[Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+    """The route answering the document of ``endpoints``, encoded once per business date."""
 
-    return orjson.dumps(build_document(ENDPOINTS, today))
+    @lru_cache(maxsize=4)
+    def encoded(today: date) -> bytes:
+        return orjson.dumps(build_document(endpoints, today))
 
+    async def answer(request: Request) -> Response:
+        return Response(encoded(application_of(request).clock.today()), media_type="application/json")
 
-async def openapi_json(request: Request) -> Response:
-    return Response(_encoded(application_of(request).clock.today()), media_type="application/json")
+    return answer

@@ -8,11 +8,10 @@ from typing import Any
 
 from loanmetrics.calculators import registry
 from loanmetrics.graph import types as t
-from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
-from loanmetrics.resolvers.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
-from loanmetrics.resolvers.rest.csv_export import FORMAT, CsvExport, keyset_document
-from loanmetrics.resolvers.rest.fields import AUDIT_INFO, METRICS, OFFICER_ROW, OFFICER_ROW_KEYS, TREND_POINT
-from loanmetrics.resolvers.rest.params import (
+from loanmetrics.graph.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
+from loanmetrics.graph.rest.csv_export import FORMAT, CsvExport, keyset_document
+from loanmetrics.graph.rest.fields import AUDIT_INFO, METRICS, OFFICER_ROW, OFFICER_ROW_KEYS, TREND_POINT
+from loanmetrics.graph.rest.params import (
     BRANCH,
     OFFICER_ID,
     OFFICER_PATH,
@@ -23,7 +22,8 @@ from loanmetrics.resolvers.rest.params import (
     check_order,
     page_params,
 )
-from loanmetrics.resolvers.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.graph.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
 
 TREND_DAYS = 30
 # REST sort keys are the officer row's keys; each maps to the GraphQL sort field of the same

@@ -1,4 +1,7 @@
-"""Errors the API reports on purpose: a code clients can branch on, never a stack trace."""
+"""Errors the queries report on purpose: a code clients can branch on, never a stack trace.
+
+GraphQL errors carrying ``extensions.code``: the GraphQL endpoint passes them through as they
+are, and the REST layer maps each code to an HTTP status."""
 
 from __future__ import annotations
 

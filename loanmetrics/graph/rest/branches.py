@@ -3,11 +3,11 @@ rows carry the officer row's metric keys, computed from the branch's summed comp
 
 from __future__ import annotations
 
-from loanmetrics.resolvers.rest.common import Call, Endpoint, Success
-from loanmetrics.resolvers.rest.csv_export import FORMAT, CsvExport
-from loanmetrics.resolvers.rest.fields import BRANCH_ROW
-from loanmetrics.resolvers.rest.params import REGION, Kind, Param
-from loanmetrics.resolvers.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.graph.rest.common import Call, Endpoint, Success
+from loanmetrics.graph.rest.csv_export import FORMAT, CsvExport
+from loanmetrics.graph.rest.fields import BRANCH_ROW
+from loanmetrics.graph.rest.params import REGION, Kind, Param
+from loanmetrics.graph.rest.shapes import Json, Out, reshape, selection
 
 DATE = Param("date", Kind.DATE, "metrics as of this date (month-to-date window); default: the latest calculated "
              "date", until_business_date=True)
