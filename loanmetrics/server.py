@@ -79,6 +79,8 @@ def serve(
             shutil.rmtree(embedded.pgdata)
             url = _start_embedded(embedded)
             asyncio.run(_prepare_database(url, settings.database_url, migrate_schema=True))
+        if embedded is not None:
+            sys.stderr.write(f"embedded PostgreSQL running from {embedded.pgdata}\n")
         if prepare is not None:
             prepare(settings, url)
         # Worker processes read their settings from the environment.
@@ -115,9 +117,7 @@ def serve(
 
 
 def _start_embedded(embedded: EmbeddedPostgres) -> str:
-    url = asyncio.run(ensure_database(embedded.start()))
-    sys.stderr.write(f"embedded PostgreSQL running from {embedded.pgdata}\n")
-    return url
+    return asyncio.run(ensure_database(embedded.start()))
 
 
 def _env_value(value: object) -> str:

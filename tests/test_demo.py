@@ -230,11 +230,10 @@ def test_serve_refuses_a_development_data_directory_and_the_demo_makes_its_own_a
                              env={**env, "LOANMETRICS_JWT_SECRET": "x" * 40}, capture_output=True, text=True,
                              timeout=120)
     assert refused.returncode == 1, refused.stderr
-    lines = [line for line in refused.stderr.splitlines() if not line.startswith("embedded PostgreSQL running")]
-    assert lines == [f"error: the embedded PostgreSQL in {pgdata} holds the schema of a development build of "
-                     f"loanmetrics (migration 0013, since squashed into the first release's baseline) and cannot "
-                     f"be upgraded: move {pgdata} aside (it is recreated empty), then load the data again with "
-                     f"'loanmetrics ingest'"], refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"error: the embedded PostgreSQL in {pgdata} holds the schema of a development build of loanmetrics "
+        f"(migration 0013, since squashed into the first release's baseline) and cannot be upgraded: move "
+        f"{pgdata} aside (it is recreated empty), then load the data again with 'loanmetrics ingest'"], refused.stderr
     assert not _postmaster_running(pgdata)
 
     demo = Demo(env, _free_port(), tmp_path / "rebuilt")
