@@ -66,9 +66,16 @@ class Application:
                 await conn.fetchval("SELECT 1")
             if should_migrate:
                 await migrate.upgrade(self.database.engine)
+            else:  # no command may run on a schema no migration can reach
+                async with self.database.engine.connect() as checked:
+                    await migrate.refuse_squashed(checked)
             await self.database.open_query_pool()
         except Exception as exc:
-            failure = failures.describe(exc, self.settings.database_url)
+            if isinstance(exc, migrate.SquashedSchemaError):
+                data_dir = self.embedded.pgdata if self.embedded is not None else None
+                failure: str | None = failures.squashed_schema(exc.revision, self.settings.database_url, data_dir)
+            else:
+                failure = failures.describe(exc, self.settings.database_url)
             if failure is None:
                 raise
             await self.stop()

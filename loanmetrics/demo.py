@@ -1,10 +1,12 @@
 """``loanmetrics demo`` (SPEC §11): from nothing but Python to GraphiQL over a realistic book.
 
-The demo is ``loanmetrics serve`` with three differences, all applied through ``cli.serve`` so the
+The demo is ``loanmetrics serve`` with four differences, all applied through ``server.serve`` so the
 server itself is the production one: authentication is off (which ``check_serving`` allows only on
 a loopback bind), the scheduler is on, and before uvicorn starts an empty database gets a synthetic
 book (through the ingestion path, like ``loanmetrics seed``) and a backfill of the daily metrics,
-so the dashboards have history to show. Nothing is asked interactively.
+so the dashboards have history to show; and an embedded data directory made by a development build
+before the migrations were squashed is deleted and made again (its book is synthetic), where
+``serve`` refuses it. Nothing is asked interactively.
 
 A second run finds the loans and the metrics already there and starts in seconds: it only
 recalculates the dates since the previous run's business date (and refreshes the loans' as-of
@@ -21,15 +23,19 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import asyncpg
 from sqlalchemy.engine import make_url
 
-from loanmetrics.settings import Settings
-
-if TYPE_CHECKING:
-    from loanmetrics.application import Application
-    from loanmetrics.synthetic import BookShape
+from loanmetrics.application import Application, create_application
+from loanmetrics.clock import BusinessClock
+from loanmetrics.db import loan_state
+from loanmetrics.db.engine import libpq_url
+from loanmetrics.seeding import print_totals, recalculate_with_progress, seed_with_progress
+from loanmetrics.server import serve
+from loanmetrics.settings import Settings, load_settings
+from loanmetrics.synthetic import BookShape
 
 DEMO_DIRECTORY = "demo"
 """The demo's data lives in ``LOANMETRICS_DATA_DIR/demo`` unless LOANMETRICS_DATA_DIR is set."""
@@ -83,14 +89,9 @@ class DemoError(Exception):
 
 def run_demo(options: DemoOptions) -> int:
     """Prepare the database (seed and backfill when empty) and serve until interrupted."""
-    from loanmetrics.cli import serve
-
     if options.officers < 1 or options.loans < 0 or options.days < 1:
         _say("error: --officers and --days must be at least 1 and --loans not negative")
         return 2
-    from loanmetrics.clock import BusinessClock
-    from loanmetrics.settings import load_settings
-
     started = time.perf_counter()
     overrides: dict[str, object] = {
         "auth": "disabled", "host": options.host, "port": options.port, "scheduler_enabled": True,
@@ -116,19 +117,36 @@ def run_demo(options: DemoOptions) -> int:
         sys.stdout.flush()
 
     try:
-        return serve(overrides, prepare=prepare, on_listening=announce)
+        return serve(overrides, prepare=prepare, on_listening=announce, disposable=holds_no_lender_data)
     except DemoError as exc:
         _say(f"demo failed: {exc}")
         return 1
 
 
+def holds_no_lender_data(url: str) -> bool:
+    """Whether an embedded database of a development build may be deleted: it holds the demo's
+    synthetic book (its marker in ``app_state``) or no loans at all. Anything else may be a
+    lender's data in a LOANMETRICS_DATA_DIR shared with ``serve``, and is refused like there."""
+
+    async def check() -> bool:
+        conn = await asyncpg.connect(libpq_url(url))
+        try:
+            if await conn.fetchval("SELECT to_regclass('public.loans') IS NULL"):
+                return True
+            if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM loans)"):
+                return True
+            if await conn.fetchval("SELECT to_regclass('public.app_state') IS NULL"):
+                return False
+            return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM app_state WHERE key = $1)", DEMO_STATE_KEY))
+        finally:
+            await conn.close()
+
+    return asyncio.run(check())
+
+
 async def prepare_book(settings: Settings, url: str, options: DemoOptions) -> DemoBook:
     """Seed an empty database (or finish a seed that was interrupted), then make sure daily
     metrics exist up to the business date."""
-    from loanmetrics.application import create_application
-    from loanmetrics.db import loan_state
-    from loanmetrics.synthetic import BookShape
-
     application = create_application(settings.model_copy(update={"database_url": url}))
     await application.start(migrate_schema=False)  # ``serve`` migrated already
     try:
@@ -176,8 +194,6 @@ async def prepare_book(settings: Settings, url: str, options: DemoOptions) -> De
 async def _seed(application: Application, shape: BookShape) -> None:
     """Seed ``shape`` with the ``loanmetrics seed`` routine, bracketed by a marker in ``app_state``
     so that a run interrupted half way is completed next time instead of served as a partial book."""
-    from loanmetrics.seeding import print_totals, seed_with_progress
-
     _say(
         f"seeding a synthetic book through the ingestion path: {shape.officers:,} officers, "
         f"{shape.loans:,} loans, {shape.days} days of history up to {shape.business_date}"
@@ -222,9 +238,6 @@ async def _bring_metrics_up_to_date(
 ) -> None:
     """Backfill the whole window on a new book; on a reused one only the dates since the last run
     (a later business date also moves every loan's as-of fields, as the daily job would)."""
-    from loanmetrics.db import loan_state
-    from loanmetrics.seeding import recalculate_with_progress
-
     async with application.db.raw_reader() as conn:
         last: date | None = await conn.fetchval("SELECT max(calculation_date) FROM officer_metrics_daily")
     if last is not None and last >= today:

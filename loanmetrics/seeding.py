@@ -15,10 +15,25 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from loanmetrics.db import generation
+from loanmetrics.db.ingestion.payload import payload_from_document
+from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.db.statistics import analyze_tables
+from loanmetrics.db.team_members import upsert_team_members
+from loanmetrics.scheduler.recalculation import RunResult, recalculate
+from loanmetrics.synthetic import BookShape, generate_batches, team_members
+
 if TYPE_CHECKING:
     from loanmetrics.application import Application
-    from loanmetrics.scheduler.recalculation import RunResult
-    from loanmetrics.synthetic import BookShape
 
 
 @dataclass
@@ -38,13 +53,6 @@ async def seed_book(
 ) -> SeedResult:
     """Ingest ``shape``'s book, add the sample team members, refresh planner statistics and bump
     the metrics generation. ``progress`` receives the number of records of each ingested batch."""
-    from loanmetrics.db import generation
-    from loanmetrics.db.ingestion.payload import payload_from_document
-    from loanmetrics.db.ingestion.service import ingest
-    from loanmetrics.db.statistics import analyze_tables
-    from loanmetrics.db.team_members import upsert_team_members
-    from loanmetrics.synthetic import generate_batches, team_members
-
     result = SeedResult()
     today = application.clock.today()
     for document in generate_batches(shape, batch_records=batch_records):
@@ -65,8 +73,6 @@ async def seed_book(
 
 async def seed_with_progress(application: Application, shape: BookShape, *, batch_records: int = 10_000) -> SeedResult:
     """``seed_book`` behind a spinner counting records (the batch count is not known upfront)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     with Progress(
         SpinnerColumn(), TextColumn("seeding"), TextColumn("{task.completed:,.0f} records"), TimeElapsedColumn(),
     ) as bar:
@@ -80,10 +86,6 @@ async def recalculate_with_progress(
     application: Application, *, as_of: date, start: date | None, calculation_type: str, incremental: bool = False
 ) -> RunResult:
     """One recalculation run behind a dates bar; bumps the metrics generation when it completed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from loanmetrics.scheduler.recalculation import recalculate
-
     with Progress(
         TextColumn("recalculating"), BarColumn(), MofNCompleteColumn(), TextColumn("dates"), TimeElapsedColumn(),
     ) as bar:

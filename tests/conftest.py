@@ -100,7 +100,8 @@ async def database_url() -> AsyncIterator[str]:
 TRUNCATE = """
 DO $$ DECLARE names text; BEGIN
   SELECT string_agg(format('%I', tablename), ', ') INTO names
-  FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('alembic_version', 'metrics_generation');
+  FROM pg_tables WHERE schemaname = 'public'
+    AND tablename NOT IN ('alembic_version', 'applied_sql_files', 'metrics_generation');
   EXECUTE 'TRUNCATE ' || names || ' RESTART IDENTITY CASCADE';
 END $$;
 """
@@ -183,7 +184,8 @@ def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> None:
 def token_for(app: Application, role: str, *, branches: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> str:
     from datetime import timedelta
 
-    from loanmetrics.graph.auth import Role, create_token
+    from loanmetrics.graph.auth import create_token
+    from loanmetrics.principal import Role
 
     return create_token(
         app.settings, role=Role(role), subject=f"test-{role}", ttl=timedelta(hours=1),

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from loanmetrics.graph.auth import Role, create_token
+from loanmetrics.graph.auth import create_token
+from loanmetrics.principal import Role
 from tests.conftest import JWT_SECRET, make_settings
 
 

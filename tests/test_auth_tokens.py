@@ -9,7 +9,8 @@ import jwt
 import pytest
 
 from loanmetrics.graph import auth
-from loanmetrics.graph.auth import AuthError, Role, TokenVerifier
+from loanmetrics.graph.auth import AuthError, TokenVerifier
+from loanmetrics.principal import Role
 from tests.conftest import JWT_SECRET, make_settings
 
 

@@ -19,7 +19,10 @@ import asyncpg
 import httpx
 import pytest
 
-from loanmetrics.db.engine import libpq_url
+from loanmetrics.application import ensure_database
+from loanmetrics.db import migrate
+from loanmetrics.db.embedded import EmbeddedPostgres
+from loanmetrics.db.engine import create_engine, libpq_url
 from loanmetrics.demo import OFFICERS_QUERY
 
 pytestmark = pytest.mark.embedded
@@ -180,3 +183,84 @@ def test_demo_seeds_backfills_serves_and_reuses_its_data(tmp_path):
     assert body["data"]["officers"]["totalCount"] == OFFICERS
     nodes = body["data"]["officers"]["nodes"]
     assert len(nodes) == OFFICERS
+
+
+def _development_data_directory(pgdata: Path, *, demo_book: bool) -> None:
+    """An embedded data directory as a development build left it: the schema of migrations
+    0001-0013 (revision 0013, no record of SQL files) with one loan, and the demo's marker when
+    ``demo_book``."""
+
+    async def build(server_url: str) -> None:
+        url = await ensure_database(server_url)
+        engine = create_engine(url, pool_size=1)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+        conn = await asyncpg.connect(libpq_url(url))
+        try:
+            await conn.execute("UPDATE alembic_version SET version_num = '0013'")
+            await conn.execute("DROP TABLE applied_sql_files")
+            await conn.execute(
+                "INSERT INTO loans (loan_id, customer_id, customer_name, officer_id, officer_name, region, branch,"
+                " loan_amount, disbursement_date, maturity_date, loan_term_days, channel, status)"
+                " VALUES ('L1', 'C1', 'Ada', 'O1', 'Bola', 'North', 'Alpha', 100, '2026-01-01', '2026-06-30', 180,"
+                " 'Branch', 'Active')")
+            if demo_book:
+                await conn.execute("INSERT INTO app_state (key, value) VALUES ('demo_book', $1::jsonb)",
+                                   '{"status": "seeded"}')
+        finally:
+            await conn.close()
+
+    embedded = EmbeddedPostgres(pgdata)
+    try:
+        asyncio.run(build(embedded.start()))
+    finally:
+        embedded.stop()
+
+
+def test_serve_refuses_a_development_data_directory_and_the_demo_makes_its_own_again(tmp_path):
+    """Made before the migrations were squashed: ``serve`` refuses the directory in one line and
+    leaves it alone; the demo, whose book is synthetic, deletes it and starts from nothing."""
+    env = _environment(tmp_path / "state")
+    pgdata = tmp_path / "state" / "pgdata"
+    _development_data_directory(pgdata, demo_book=True)
+
+    refused = subprocess.run([str(BIN / "loanmetrics"), "serve", "--port", str(_free_port())],
+                             env={**env, "LOANMETRICS_JWT_SECRET": "x" * 40}, capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"error: the embedded PostgreSQL in {pgdata} holds the schema of a development build of loanmetrics "
+        f"(migration 0013, since squashed into the first release's baseline) and cannot be upgraded: move "
+        f"{pgdata} aside (it is recreated empty), then load the data again with 'loanmetrics ingest'"], refused.stderr
+    assert not _postmaster_running(pgdata)
+
+    demo = Demo(env, _free_port(), tmp_path / "rebuilt")
+    try:
+        demo.wait_until_serving()
+        assert f"{pgdata} holds a development build's schema (migration 0013): deleting it" in demo.stderr
+        assert "seeding a synthetic book" in demo.stderr
+        ready = httpx.get(demo.url("/readyz"), timeout=10)
+        assert (ready.status_code, ready.json()["checks"]) == (200, {"migrations": "current", "database": "ok"})
+        facts = _database_facts(demo.database_url())
+        assert (facts["loans"], facts["officers"], facts["backfills"]) == (LOANS, OFFICERS, 1)
+    finally:
+        code = demo.stop()
+    assert code == 0, demo.stderr
+    assert not _postmaster_running(pgdata)
+
+
+def test_the_demo_refuses_a_development_data_directory_holding_other_loans(tmp_path):
+    """Loans without the demo's marker may be a lender's (a LOANMETRICS_DATA_DIR shared with
+    ``serve``): the demo refuses them like ``serve`` and deletes nothing."""
+    env = _environment(tmp_path / "state")
+    pgdata = tmp_path / "state" / "pgdata"
+    _development_data_directory(pgdata, demo_book=False)
+    result = subprocess.run([str(BIN / "loanmetrics"), "demo", "--port", str(_free_port())], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert f"error: the embedded PostgreSQL in {pgdata} holds the schema of a development build" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (pgdata / "PG_VERSION").is_file()
+    assert not _postmaster_running(pgdata)

@@ -16,9 +16,9 @@ import orjson
 import pytest
 import strawberry
 
-from loanmetrics.graph.auth import Principal, Role
-from loanmetrics.graph.request import RequestContext
 from loanmetrics.graph.schema import build_schema
+from loanmetrics.principal import Principal, Role
+from loanmetrics.resolvers.context import RequestContext
 from tests.graphql_support import Book, loaded_book
 
 
@@ -140,3 +140,45 @@ async def test_a_loans_officer_outside_the_scope_on_both_paths(book: Book, schem
         assert officer["loans"]["totalCount"] == 1
     for _ in range(2):
         assert await _execute(book, schemas, True, document, None, Role.VIEWER, ("Lekki",)) == reference
+
+
+async def test_an_officers_loans_carry_that_officer_masked_like_a_joined_one(book: Book, schemas: Schemas) -> None:
+    """An officer's loans page joins no officer: each loan's ``officer`` is the officer whose page
+    it is, as its own row reads (outside the scope: masked exactly as the drilldown's join masks it)."""
+    identity = "officerId officerName officerPhone branch region employmentStatus primaryChannel rank " \
+               "audit { auditStatus version }"
+    document = f"""{{ fimrDrilldown(first: 50, filter: {{fimrTagged: false}}) {{ nodes {{ officer {{ {identity}
+          loans(first: 5) {{ nodes {{ loanId officer {{ {identity} }} }} }} }} }} }} }}"""
+    for compiled in (False, True):
+        data, errors = await _execute(book, schemas, compiled, document, None, Role.VIEWER, ("Lekki",))
+        assert errors == []
+        nodes = data["fimrDrilldown"]["nodes"]
+        assert nodes
+        for node in nodes:
+            joined = {key: value for key, value in node["officer"].items() if key != "loans"}
+            assert (joined["branch"], joined["region"], joined["audit"], joined["officerPhone"]) == ("", "", None, None)
+            for loan in node["officer"]["loans"]["nodes"]:
+                assert loan["officer"] == joined
+
+
+async def test_a_listed_officers_loans_carry_the_officer_without_the_lists_rank_and_window(
+    book: Book, schemas: Schemas
+) -> None:
+    """The officer of a listed officer's loans is the officer as ``officer(officerId)`` reads it:
+    no rank (it is in no list there) and ``metrics`` of the default window, not the list's."""
+    custom = '{startDate: "2026-09-01", endDate: "2026-09-12"}'
+    document = f"""{{ officers(first: 3, period: {custom}) {{ nodes {{ officerId rank metrics {{ riskScore
+          fimr {{ value }} }} loans(first: 2) {{ nodes {{ officer {{ officerId rank
+          metrics {{ riskScore fimr {{ value }} }} }} }} }} }} }} }}"""
+    for compiled in (False, True):
+        data, errors = await _execute(book, schemas, compiled, document, None)
+        assert errors == []
+        for node in data["officers"]["nodes"]:
+            alone, alone_errors = await _execute(
+                book, schemas, compiled, f'{{ officer(officerId: "{node["officerId"]}") {{ officerId rank '
+                                         "metrics { riskScore fimr { value } } } }", None)
+            assert alone_errors == []
+            assert node["rank"] is not None
+            assert node["loans"]["nodes"]
+            for loan in node["loans"]["nodes"]:
+                assert loan["officer"] == alone["officer"]

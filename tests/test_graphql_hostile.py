@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from loanmetrics.graph.request import RequestContext
+from loanmetrics.resolvers.context import RequestContext
 from tests.graphql_support import MTD, Book, loaded_book
 from tests.hostile_documents import TWO_WINDOWS, bomb
 from tests.live_server import live_server

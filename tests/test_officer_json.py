@@ -17,9 +17,9 @@ import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
 from loanmetrics.calculators import registry
-from loanmetrics.graph.auth import Principal, Role
-from loanmetrics.graph.request import RequestContext
 from loanmetrics.graph.schema import build_schema
+from loanmetrics.principal import Principal, Role
+from loanmetrics.resolvers.context import RequestContext
 from tests.graphql_support import METRICS_FIELDS, Book, loaded_book
 
 AUDIT = """audit { __typename officerId assigneeId assigneeName assignedDate auditStatus statusChangedDate

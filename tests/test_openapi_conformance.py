@@ -23,7 +23,7 @@ from loanmetrics.db.engine import Database
 from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
 from loanmetrics.db.metric_engine import EngineOptions
-from loanmetrics.resolvers.rest.openapi import date_pattern
+from loanmetrics.graph.rest.openapi import date_pattern
 from loanmetrics.scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE, EXAMPLES, bearer, create_database, drop_database
 from tests.live_server import live_server, token

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from loanmetrics.application import Application, create_application
 from loanmetrics.graph.app import PUBLIC_PATHS, create_app
 from loanmetrics.graph.pages import PUBLIC_PAGES
-from loanmetrics.resolvers.rest import ENDPOINTS
+from loanmetrics.graph.rest import ENDPOINTS
 from tests.conftest import bearer, create_database, drop_database, make_settings
 from tests.live_server import free_port
 from tests.test_reliability import private_redis  # noqa: F401 - a fixture used below

@@ -253,3 +253,39 @@ async def test_incremental_runs_restate_only_what_changed(app: Application, exam
             assert row["total_entries"] == before[(who, day)]["total_entries"] + 1
         else:
             assert row["id"] == before[(who, day)]["id"]  # not rewritten
+
+
+async def test_a_restatement_request_restates_every_calculated_date_from_its_date_whole(
+    app: Application, example_payload
+):
+    """A change-log row naming no officer, branch or region (what a migration adding a metric
+    writes) makes the next incremental run restate each calculated date from its date from every
+    loan, fine groups included, even where those groups were wrong; earlier dates stay as they are."""
+    db = app.db
+    await _load(db, example_payload)
+    assert (await recalculate(db, app.engine_options, as_of=BUSINESS_DATE, start=FIRST)).status == "Completed"
+    fresh = await _daily(db, "officer_metrics_daily")
+    async with db.raw_reader() as conn:
+        fine = [dict(r) for r in await conn.fetch(
+            "SELECT * FROM metric_fine_daily ORDER BY calculation_date, officer_id, branch, region")]
+    async with db.raw_transaction() as conn:  # stored figures no delta could repair
+        await conn.execute("UPDATE metric_fine_daily SET active_loans = active_loans + 7, total_portfolio = 0")
+        await conn.execute("UPDATE officer_metrics_daily SET active_loans = 0")
+        await conn.execute("INSERT INTO metric_dirty (officer_id, branch, region, from_date, sync_id) "
+                           "VALUES (NULL, NULL, NULL, '2026-09-16', 'a migration adding a metric')")
+    run = await recalculate(db, app.engine_options, as_of=BUSINESS_DATE, incremental=True)
+    assert (run.status, run.dates) == ("Completed", 3)
+    restated = await _daily(db, "officer_metrics_daily")
+    for key, row in restated.items():
+        if key[1] >= date(2026, 9, 16):
+            assert _values(row) == _values(fresh[key])
+        else:
+            assert row["active_loans"] == 0
+    async with db.raw_reader() as conn:
+        after = [dict(r) for r in await conn.fetch(
+            "SELECT * FROM metric_fine_daily WHERE calculation_date >= '2026-09-16' "
+            "ORDER BY calculation_date, officer_id, branch, region")]
+        assert await conn.fetchval("SELECT count(*) FROM metric_dirty") == 0
+    volatile = ("created_at", "updated_at")
+    assert [{k: v for k, v in r.items() if k not in volatile} for r in after] == [
+        {k: v for k, v in r.items() if k not in volatile} for r in fine if r["calculation_date"] >= date(2026, 9, 16)]

@@ -26,12 +26,12 @@ from loanmetrics.db import metric_sql
 from loanmetrics.db.engine import Database
 from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
+from loanmetrics.graph.rest.fields import BRANCH_ROW, METRICS, OFFICER_ROW, OFFICER_ROW_KEYS, PORTFOLIO
+from loanmetrics.graph.rest.officers import SORTS
+from loanmetrics.graph.rest.openapi import build_document
 from loanmetrics.graph.schema import build_schema
 from loanmetrics.resolvers import officer_json
 from loanmetrics.resolvers.metric_rows import PENALTIES
-from loanmetrics.resolvers.rest.fields import BRANCH_ROW, METRICS, OFFICER_ROW, OFFICER_ROW_KEYS, PORTFOLIO
-from loanmetrics.resolvers.rest.officers import SORTS
-from loanmetrics.resolvers.rest.openapi import build_document
 from loanmetrics.settings import Settings, load_settings
 from tests.conftest import BUSINESS_DATE, make_settings
 
@@ -161,7 +161,7 @@ def test_rest_rows_metric_objects_and_openapi_carry_every_registry_metric() -> N
     metric_keys = {out.key for out in METRICS}
     assert {r.name for r in registry.RATIOS} <= metric_keys
     assert [out.key for out in PORTFOLIO] == [*(c.name for c in registry.COMPONENTS if c.portfolio), "buckets"]
-    from loanmetrics.resolvers.rest import ENDPOINTS
+    from loanmetrics.graph.rest import ENDPOINTS
 
     document = build_document(ENDPOINTS, date(2026, 9, 18))
     officers = document["paths"]["/api/v1/metrics/officers"]["get"]

@@ -163,7 +163,7 @@ async def test_lost_connections_are_recognised_as_outages(database_url):
     503, while errors of the request itself are not."""
     import asyncpg
 
-    from loanmetrics.graph.app import is_database_unavailable
+    from loanmetrics.db.failures import is_database_unavailable
 
     conn = await asyncpg.connect(database_url)
     await conn.close()

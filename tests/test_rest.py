@@ -18,7 +18,7 @@ from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
 from loanmetrics.db.metric_engine import EngineOptions
 from loanmetrics.db.team_members import upsert_team_members
-from loanmetrics.resolvers.rest.common import graphql_failure
+from loanmetrics.graph.rest.common import graphql_failure
 from loanmetrics.scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE, bearer
 from tests.graphql_support import band_of_ratio, band_of_score

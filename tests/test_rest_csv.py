@@ -15,8 +15,8 @@ from loanmetrics.application import Application
 from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
 from loanmetrics.db.metric_engine import EngineOptions
-from loanmetrics.resolvers.rest import csv_export
-from loanmetrics.resolvers.rest.csv_export import cell, prefers_csv
+from loanmetrics.graph.rest import csv_export
+from loanmetrics.graph.rest.csv_export import cell, prefers_csv
 from loanmetrics.scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE, bearer
 from tests.graphql_support import mask_phone

@@ -13,6 +13,7 @@ All in the caller's transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +24,7 @@ from loanmetrics.calculators import registry
 from loanmetrics.db import metric_engine as engine
 from loanmetrics.db import metric_sql
 from loanmetrics.db.models import FINE_COMPONENTS
+from loanmetrics.db.params import Params, Statement
 
 RATIO_LIMIT = "100000000000000"  # NUMERIC(20,6) holds |x| < 1e14; larger stored ratios read as null
 
@@ -76,10 +78,13 @@ FROM fine
 RETURNING officer_id, branch
 """
 
-# $1 dates, $2 loan ids: the transitions of changed loans (a full restatement writes every
-# loan's from the engine's own pass)
-_TRANSITIONS = f"""
-WITH days AS (SELECT unnest($1::date[]) AS d)
+
+def _transitions() -> Statement:
+    """The transitions on the ``dates`` of the changed ``loans`` (a full restatement writes every
+    loan's from the engine's own pass)."""
+    params = Params()
+    return Statement(f"""
+WITH days AS (SELECT unnest({params.slot("dates", "date[]")}) AS d)
 INSERT INTO dpd_transitions (loan_id, officer_id, branch, transition_date, from_dpd_bucket, to_dpd_bucket,
                              outstanding_balance)
 SELECT loan_id, officer_id, branch, d, from_bucket, to_bucket, out_c / 100.0
@@ -96,11 +101,14 @@ FROM (
     FROM days JOIN loan_state st ON st.disbursement_date <= days.d - 1
     WHERE lm_active(st.disbursement_date, st.closed_date, days.d - 1)
       AND lm_active(st.disbursement_date, st.closed_date, days.d)
-      AND st.loan_id = ANY($2::text[])
+      AND st.loan_id = ANY({params.slot("loans", "text[]")})
 ) moves
 ) labelled
 WHERE from_bucket <> to_bucket
-"""
+""", params)
+
+
+_TRANSITIONS = _transitions()
 
 
 def _windows(days: Sequence[date]) -> tuple[list[date], list[date]]:
@@ -130,26 +138,40 @@ async def restate(
         "DELETE FROM metric_fine_daily WHERE calculation_date = ANY($1::date[]) AND officer_id = ANY($2::text[])"
         " RETURNING branch", ends, chosen,
     )
-    after = await conn.fetch(
-        f"WITH {engine.DATES_CTE},{engine.loan_fine_sql()}\n{_WRITE_FINE}",
-        ends, starts, chosen, None, None,
-    )
+    after = await conn.fetch(_RESTATE_FINE.sql, *_RESTATE_FINE.args(
+        dates=ends, starts=starts, officers=chosen, branches=None, regions=None))
     branches = sorted({row["branch"] for row in [*before, *after]})
     return await _roll_up(conn, ends, starts, chosen, branches, options)
 
 
-_PRIOR = """(
+def _restate_fine() -> Statement:
+    """Fine groups of the ``dates`` from every loan within the scope bound, written."""
+    params = Params()
+    return Statement(f"WITH {engine.dates_cte(params)},{engine.loan_fine_sql(params)}\n{_WRITE_FINE}", params)
+
+
+_RESTATE_FINE = _restate_fine()
+
+
+def _prior(params: Params) -> str:
+    """Each changed loan's earliest before-image among the ``prior_ids`` (loans that existed)."""
+    return f"""(
     SELECT earliest.* FROM (
         SELECT DISTINCT ON (loan_id) * FROM loan_state_prior
-        WHERE id = ANY($4::bigint[]) ORDER BY loan_id, id
+        WHERE id = ANY({params.slot("prior_ids", "bigint[]")}) ORDER BY loan_id, id
     ) earliest
     WHERE earliest.existed
 )"""
 
-_DELTA = f"""
-WITH {engine.DATES_CTE},
-{engine.loan_fine_sql("new_", "loan_state", "st.loan_id = ANY($3::text[])")},
-{engine.loan_fine_sql("old_", _PRIOR, "TRUE")},
+
+def _delta() -> Statement:
+    """The fine groups' differences on the ``dates`` between the changed ``loans``' current state
+    and their earliest before-images, added into metric_fine_daily; the groups that moved."""
+    params = Params()
+    return Statement(f"""
+WITH {engine.dates_cte(params)},
+{engine.loan_fine_sql(params, "new_", "loan_state", f"st.loan_id = ANY({params.slot('loans', 'text[]')})")},
+{engine.loan_fine_sql(params, "old_", _prior(params), "TRUE")},
 delta AS (
     SELECT d, officer_id, branch, region, {", ".join(f"sum({name})::bigint AS {name}" for name in FINE_COMPONENTS)}
     FROM (
@@ -168,7 +190,10 @@ applied AS (
     RETURNING officer_id, branch
 )
 SELECT DISTINCT officer_id, branch FROM applied
-"""
+""", params)
+
+
+_DELTA = _delta()
 
 
 async def apply_changes(
@@ -185,7 +210,8 @@ async def apply_changes(
     if not dates or not loans:
         return NOTHING
     ends, starts = _windows(dates)
-    moved = await conn.fetch(_DELTA, ends, starts, sorted(set(loans)), list(prior_ids))
+    moved = await conn.fetch(_DELTA.sql, *_DELTA.args(dates=ends, starts=starts, loans=sorted(set(loans)),
+                                                      prior_ids=list(prior_ids)))
     await conn.execute(
         "DELETE FROM metric_fine_daily WHERE calculation_date = ANY($1::date[]) AND loans = 0", ends
     )
@@ -197,17 +223,20 @@ async def apply_changes(
     return rolled + Restated(0, 0, transitions, snapshots)
 
 
-# Roll-ups of stored fine groups: $1 dates, $2 starts, $3 officers, $4 branches, $5 unused.
-_FROM_FINE = f"""
-WITH {engine.DATES_CTE},
+def _from_fine(params: Params) -> str:
+    """The CTEs ``dates`` and ``fine``: the stored fine groups of the ``dates`` (the engine's
+    ``fine`` shape) of the ``officers`` or ``branches`` bound (null: every one)."""
+    dates = engine.dates_cte(params)
+    officers, branches = params.slot("officers", "text[]"), params.slot("branches", "text[]")
+    return f"""
+WITH {dates},
 fine AS (
     SELECT f.calculation_date AS d, f.officer_id, f.branch, f.region,
            coalesce(o.had_float_gap, false) AS had_float_gap, {", ".join(f"f.{name}" for name in FINE_COMPONENTS)}
     FROM metric_fine_daily f LEFT JOIN officers o ON o.officer_id = f.officer_id
-    WHERE f.calculation_date = ANY($1::date[])
-      AND ($3::text[] IS NULL OR f.officer_id = ANY($3::text[]))
-      AND ($4::text[] IS NULL OR f.branch = ANY($4::text[]))
-      AND $5::text[] IS NULL
+    WHERE f.calculation_date = ANY({params.slot("dates", "date[]")})
+      AND ({officers} IS NULL OR f.officer_id = ANY({officers}))
+      AND ({branches} IS NULL OR f.branch = ANY({branches}))
 )
 """
 
@@ -248,18 +277,28 @@ async def _replace_from_fine(
 ) -> int:
     if not keys:
         return 0
-    table, key, extra = _TABLES[kind]
+    table, key, _ = _TABLES[kind]
     await conn.execute(
         f"DELETE FROM {table} WHERE calculation_date = ANY($1::date[]) AND {key} = ANY($2::text[])", ends, keys,
     )
-    columns = ", ".join(_DAILY_COLUMNS)
-    status = await conn.execute(
-        f"INSERT INTO {table} ({key}, calculation_date, {extra}{columns}) "
-        f"SELECT group_key, calculation_date, {_EXTRA_VALUES[kind]}{_select_columns()} "
-        f"FROM ({_FROM_FINE}{engine.scored_sql((kind,), options)}) computed",
-        ends, starts, keys if kind == "officer" else None, keys if kind == "branch" else None, None,
-    )
+    statement = _roll_up_statement(kind, options)
+    status = await conn.execute(statement.sql, *statement.args(
+        dates=ends, starts=starts, officers=keys if kind == "officer" else None,
+        branches=keys if kind == "branch" else None))
     return _count(status)
+
+
+@functools.lru_cache(maxsize=16)
+def _roll_up_statement(kind: engine.GroupKind, options: engine.EngineOptions) -> Statement:
+    """The daily rows of one kind written from the stored fine groups (``_from_fine``)."""
+    table, key, extra = _TABLES[kind]
+    params = Params()
+    return Statement(
+        f"INSERT INTO {table} ({key}, calculation_date, {extra}{', '.join(_DAILY_COLUMNS)}) "
+        f"SELECT group_key, calculation_date, {_EXTRA_VALUES[kind]}{_select_columns()} "
+        f"FROM ({_from_fine(params)}{engine.scored_sql((kind,), options)}) computed",
+        params,
+    )
 
 
 async def _replace_transitions(conn: asyncpg.Connection, ends: list[date], *, loans: list[str]) -> int:
@@ -268,7 +307,7 @@ async def _replace_transitions(conn: asyncpg.Connection, ends: list[date], *, lo
         "DELETE FROM dpd_transitions WHERE transition_date = ANY($1::date[]) AND loan_id = ANY($2::text[])",
         ends, loans,
     )
-    return _count(await conn.execute(_TRANSITIONS, ends, loans))
+    return _count(await conn.execute(_TRANSITIONS.sql, *_TRANSITIONS.args(dates=ends, loans=loans)))
 
 
 async def _replace_snapshots(conn: asyncpg.Connection, fifteenths: list[date], officers: list[str] | None) -> int:
@@ -302,12 +341,23 @@ async def _replace_all(
         "INSERT INTO metric_calculated_dates (calculation_date) SELECT unnest($1::date[])"
         " ON CONFLICT (calculation_date) DO UPDATE SET updated_at = now()", ends,
     )
+    statement = _restate_all_statement(options)
+    row = await conn.fetchrow(statement.sql, *statement.args(
+        dates=ends, starts=starts, officers=None, branches=None, regions=None))
+    assert row is not None
+    return int(row["officers"]), int(row["branches"]), int(row["transitions"])
+
+
+@functools.lru_cache(maxsize=16)
+def _restate_all_statement(options: engine.EngineOptions) -> Statement:
+    """Everyone's fine groups, transitions, officer and branch rows of the ``dates`` in one engine
+    pass (scope bound to null: every loan); the counts written."""
+    params = Params()
     columns = ", ".join(_DAILY_COLUMNS)
     values = _select_columns()
     from_bucket, to_bucket = metric_sql.bucket_label("dpd_prev"), metric_sql.bucket_label("dpd_d")
-    row = await conn.fetchrow(
-        f"""
-        WITH {engine.DATES_CTE},{engine.loan_fine_sql(transitions=True)},
+    return Statement(f"""
+        WITH {engine.dates_cte(params)},{engine.loan_fine_sql(params, transitions=True)},
         fine_rows AS ({_WRITE_FINE}),
         transitions AS (
             INSERT INTO dpd_transitions (loan_id, officer_id, branch, transition_date, from_dpd_bucket,
@@ -333,28 +383,18 @@ async def _replace_all(
         )
         SELECT (SELECT count(*) FROM officer_rows) AS officers, (SELECT count(*) FROM branch_rows) AS branches,
                (SELECT count(*) FROM fine_rows) AS fine, (SELECT count(*) FROM transitions) AS transitions
-        """,
-        ends, starts, None, None, None,
-    )
-    assert row is not None
-    return int(row["officers"]), int(row["branches"]), int(row["transitions"])
+        """, params)
 
 
-async def calculated_dates(conn: asyncpg.Connection, first: date, last: date) -> tuple[list[date], set[date]]:
-    """The calculated dates in [first, last], and those of them whose fine groups are kept (a
-    date calculated before they were kept has daily rows only)."""
+async def calculated_dates(conn: asyncpg.Connection, first: date, last: date) -> list[date]:
+    """The calculated dates in [first, last] (each keeps its fine groups: a restatement writes both
+    in one transaction)."""
     rows = await conn.fetch(
-        """
-        SELECT calculation_date, true AS kept FROM metric_calculated_dates WHERE calculation_date BETWEEN $1 AND $2
-        UNION
-        SELECT calculation_date, false FROM officer_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
-        UNION
-        SELECT calculation_date, false FROM branch_metrics_daily WHERE calculation_date BETWEEN $1 AND $2
-        """,
+        "SELECT calculation_date FROM metric_calculated_dates WHERE calculation_date BETWEEN $1 AND $2"
+        " ORDER BY calculation_date",
         first, last,
     )
-    kept = {row["calculation_date"] for row in rows if row["kept"]}
-    return sorted({row["calculation_date"] for row in rows}), kept
+    return [row["calculation_date"] for row in rows]
 
 
 def _count(status: str) -> int:

@@ -2,16 +2,19 @@
 
 The drivers report these as tracebacks deep inside SQLAlchemy and asyncpg; an operator needs the
 address they configured and the reason (refused, unknown host, no such database, login refused).
+Also here: which errors mean the database was lost mid-request (``is_database_unavailable``: a
+503 the client retries), shared by the HTTP middleware and the GraphQL endpoint.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 
 class DatabaseUnavailableError(Exception):
@@ -31,6 +34,18 @@ def where(url: str | None) -> str:
         host = host[0]
     address = f"{host}:{parsed.port or 5432}" if not str(host).startswith("/") else str(host)
     return f"PostgreSQL at {address}, database {parsed.database or '(default)'!r}"
+
+
+def squashed_schema(revision: str, url: str | None, data_dir: Path | None) -> str:
+    """One line for a database made by a development build before its migrations were squashed
+    (``migrate.SquashedSchemaError``): where it is, why it cannot be upgraded, what to do."""
+    if url is None and data_dir is not None:
+        target, remedy = f"the embedded PostgreSQL in {data_dir}", f"move {data_dir} aside (it is recreated empty)"
+    else:
+        target, remedy = where(url), "point DATABASE_URL at a new, empty database"
+    return (f"{target} holds the schema of a development build of loanmetrics (migration {revision}, since "
+            f"squashed into the first release's baseline) and cannot be upgraded: {remedy}, then load the data "
+            "again with 'loanmetrics ingest'")
 
 
 def describe(exc: BaseException, url: str | None, *, from_driver: bool = False) -> str | None:
@@ -72,3 +87,27 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         for nested in (getattr(current, "orig", None), current.__cause__, current.__context__):
             if isinstance(nested, BaseException):
                 pending.append(nested)
+
+
+CLOSED_CONNECTION = ("connection is closed", "connection was closed")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) means the database could not be reached or the connection
+    was lost (a 503 the client retries), as opposed to a fault of the request or of our code."""
+    if isinstance(exc, OperationalError | ConnectionError | OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError):
+        return True
+    # a connection dropped mid-operation leaves asyncpg's protocol in a state it cannot leave
+    # ("cannot switch to state 12"); a stale statement cache is no outage
+    if isinstance(exc, asyncpg.exceptions.InternalClientError) and not isinstance(
+        exc, asyncpg.exceptions.OutdatedSchemaCacheError
+    ):
+        return True
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and any(text in str(exc) for text in CLOSED_CONNECTION):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and is_database_unavailable(cause)

@@ -30,6 +30,7 @@ import asyncpg
 from loanmetrics.calculators import registry
 from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db import metric_sql
+from loanmetrics.db.params import Params, Statement
 
 GroupKind = Literal["officer", "branch", "region", "all"]
 
@@ -39,10 +40,11 @@ RATIOS: dict[str, tuple[str, str]] = {r.name: (r.numerator, r.denominator) for r
 """ratio name -> (numerator, denominator): the registry's, for readers of engine rows."""
 
 
-# The window dates: $1 dates D, $2 window starts S (one per D).
-DATES_CTE = """dates AS (
+def dates_cte(params: Params) -> str:
+    """The CTE ``dates``: the window dates D (``dates``) and their starts S (``starts``, one per D)."""
+    return f"""dates AS (
     SELECT d, s, d - 7 AS d7, lm_mid_month(d) AS m, date_trunc('month', d)::date AS month_start
-    FROM unnest($1::date[], $2::date[]) AS t(d, s)
+    FROM unnest({params.slot("dates", "date[]")}, {params.slot("starts", "date[]")}) AS t(d, s)
 )"""
 
 # One pass over a loan-state relation for every (D, S) pair down to the fine groups
@@ -89,10 +91,13 @@ _LOAN_FINE = """
 )
 """
 
-# $3 officers, $4 branches, $5 regions (null = no restriction).
-SCOPE_WHERE = """($3::text[] IS NULL OR st.officer_id = ANY($3::text[]))
-      AND ($4::text[] IS NULL OR st.branch = ANY($4::text[]))
-      AND ($5::text[] IS NULL OR st.region = ANY($5::text[]))"""
+def scope_where(params: Params) -> str:
+    """The loans of the ``officers``, ``branches`` and ``regions`` bound (null: no restriction)."""
+    conditions = []
+    for name, column in (("officers", "officer_id"), ("branches", "branch"), ("regions", "region")):
+        value = params.slot(name, "text[]")
+        conditions.append(f"({value} IS NULL OR st.{column} = ANY({value}))")
+    return "\n      AND ".join(conditions)
 
 
 # What dpd_transitions needs besides DPD and total_out on D: the loan and its state on D - 1.
@@ -103,10 +108,13 @@ _TRANSITION_COLUMNS = """
 
 
 def loan_fine_sql(
-    prefix: str = "", source: str = "loan_state", where: str = SCOPE_WHERE, *, transitions: bool = False
+    params: Params, prefix: str = "", source: str = "loan_state", where: str | None = None, *,
+    transitions: bool = False,
 ) -> str:
-    """The CTEs ``{prefix}positions``, ``{prefix}loan_days`` and ``{prefix}fine`` (after ``dates``);
-    ``transitions``: loan_days also carries ``loan_id``, ``active_prev`` and ``dpd_prev`` (D - 1)."""
+    """The CTEs ``{prefix}positions``, ``{prefix}loan_days`` and ``{prefix}fine`` (after ``dates``)
+    over the loans of ``source`` meeting ``where`` (default: ``scope_where``); ``transitions``:
+    loan_days also carries ``loan_id``, ``active_prev`` and ``dpd_prev`` (D - 1)."""
+    where = scope_where(params) if where is None else where
     return _LOAN_FINE.format(p=prefix, source=source, where=where, quantities=metric_sql.quantity_columns(),
                              components=metric_sql.component_sums(),
                              transition_columns=_TRANSITION_COLUMNS if transitions else "")
@@ -182,9 +190,11 @@ def scored_sql(kinds: tuple[GroupKind, ...], options: EngineOptions) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def components_sql(kinds: tuple[GroupKind, ...], options: EngineOptions) -> str:
-    """One statement computing every group of each kind in ``kinds`` (rows tagged ``group_kind``)."""
-    return f"WITH {DATES_CTE},{loan_fine_sql()}" + scored_sql(kinds, options)
+def components_sql(kinds: tuple[GroupKind, ...], options: EngineOptions) -> Statement:
+    """One statement computing every group of each kind in ``kinds`` (rows tagged ``group_kind``),
+    for the ``dates`` and ``starts`` bound, within the scope bound (``Scope.bindings``)."""
+    params = Params()
+    return Statement(f"WITH {dates_cte(params)},{loan_fine_sql(params)}" + scored_sql(kinds, options), params)
 
 
 @dataclass(frozen=True)
@@ -195,8 +205,11 @@ class Scope:
     branches: tuple[str, ...] | None = None
     regions: tuple[str, ...] | None = None
 
-    def parameters(self) -> list[list[str] | None]:
-        return [list(v) if v is not None else None for v in (self.officers, self.branches, self.regions)]
+    def bindings(self) -> dict[str, list[str] | None]:
+        """The values of ``scope_where``'s parameters."""
+        return {name: list(value) if value is not None else None
+                for name, value in (("officers", self.officers), ("branches", self.branches),
+                                    ("regions", self.regions))}
 
 
 @dataclass(frozen=True)
@@ -227,11 +240,11 @@ async def compute(
     if len(set(ends)) != len(ends):
         raise ValueError("one window per date")
     starts = [start for start, _ in windows]
-    sql = components_sql(kinds, options)
+    statement = components_sql(kinds, options)
     # PLANNER_SETTINGS is SET LOCAL: it needs a transaction, the caller's or one of its own
     async with contextlib.nullcontext() if conn.is_in_transaction() else conn.transaction():
         await conn.execute(PLANNER_SETTINGS)
-        return await conn.fetch(sql, ends, starts, *scope.parameters())
+        return await conn.fetch(statement.sql, *statement.args(dates=ends, starts=starts, **scope.bindings()))
 
 
 def cents(value: int | Decimal) -> Decimal:

@@ -1,7 +1,8 @@
 """SQLAlchemy table definitions: the schema of SPEC §3 plus the engine's own state tables.
 
 The migrations in ``db/migrations`` are the source of truth for the database; these definitions
-mirror them for typed queries and for the drift test that compares the two.
+mirror them for typed queries and for the drift test that compares the two (column order aside:
+every statement names its columns).
 """
 
 from __future__ import annotations
@@ -83,10 +84,10 @@ loans = Table(
     "loans",
     metadata,
     Column("loan_id", Text, primary_key=True),
-    Column("customer_id", Text, nullable=False),  # references customers; ensured by ingestion (migration 0011)
+    Column("customer_id", Text, nullable=False),  # references customers; ensured by ingestion (no FK)
     Column("customer_name", Text, nullable=False),
     Column("customer_phone", Text),
-    Column("officer_id", Text, nullable=False),  # references officers; ensured by ingestion (migration 0011)
+    Column("officer_id", Text, nullable=False),  # references officers; ensured by ingestion (no FK)
     Column("officer_name", Text, nullable=False),
     Column("officer_phone", Text),
     Column("region", Text, nullable=False),
@@ -128,7 +129,7 @@ loans = Table(
           text("total_outstanding DESC NULLS LAST"), "loan_id"),
     Index("ix_loans_branch", "branch", "disbursement_date"),
     Index("ix_loans_region", "region"),
-    # drilldown pages in their default order (migration 0007)
+    # drilldown pages in their default order
     *(
         Index(name, *lead, text(f"{first} DESC NULLS LAST"), text("total_outstanding DESC NULLS LAST"),
               "loan_id", postgresql_where=text(tag))
@@ -145,7 +146,7 @@ repayments = Table(
     "repayments",
     metadata,
     Column("repayment_id", Text, primary_key=True),
-    Column("loan_id", Text, nullable=False),  # references loans; checked by ingestion (migration 0006)
+    Column("loan_id", Text, nullable=False),  # references loans; checked by ingestion (no FK)
     Column("payment_date", Date, nullable=False),
     Column("payment_amount", MONEY, nullable=False),
     Column("principal_paid", MONEY, nullable=False),
@@ -170,7 +171,7 @@ repayments = Table(
 loan_schedule = Table(
     "loan_schedule",
     metadata,
-    Column("loan_id", Text, nullable=False),  # references loans; checked by ingestion (migration 0006)
+    Column("loan_id", Text, nullable=False),  # references loans; checked by ingestion (no FK)
     Column("installment_number", Integer, nullable=False),
     Column("due_date", Date, nullable=False),
     Column("principal_due", MONEY, nullable=False),
@@ -198,7 +199,7 @@ loan_schedule = Table(
 loan_state = Table(
     "loan_state",
     metadata,
-    Column("loan_id", Text, primary_key=True),  # a loan's id; written only with it (migration 0006)
+    Column("loan_id", Text, primary_key=True),  # a loan's id; written only with it (no FK)
     Column("officer_id", Text, nullable=False),
     Column("branch", Text, nullable=False),
     Column("region", Text, nullable=False),
@@ -242,7 +243,7 @@ loan_state = Table(
     postgresql_with={"fillfactor": "80"},
 )
 
-# Tagged loans per (officer, branch, region): the drilldowns' totals (migration 0010), kept exact
+# Tagged loans per (officer, branch, region): the drilldowns' totals, kept exact
 # by the statements that change a loan's tags or its group.
 loan_tag_counts = Table(
     "loan_tag_counts",
@@ -258,7 +259,7 @@ loan_tag_counts = Table(
 
 # Before-images of loan_state, written by ingestion for every loan a batch touches (``existed``
 # false for a loan the batch created); the incremental recalculation subtracts the earliest one's
-# per-loan values and adds the current state's, then deletes the rows it used (migration 0008).
+# per-loan values and adds the current state's, then deletes the rows it used.
 loan_state_prior = Table(
     "loan_state_prior",
     metadata,
@@ -456,6 +457,16 @@ audit_actions = Table(
     Column("notes", Text),
     *_timestamps(),
     Index("ix_audit_actions_officer", "officer_id", "action_date"),
+)
+
+# Which version (SHA-256) of each versioned SQL file (db/sql/) the database holds: ``migrate``
+# applies a file again only when its text changed.
+applied_sql_files = Table(
+    "applied_sql_files",
+    metadata,
+    Column("file", Text, primary_key=True),
+    Column("sha256", Text, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 metric_calculation_log = Table(

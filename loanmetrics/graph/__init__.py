@@ -1,1 +1,2 @@
-"""GraphQL schema, request context, dataloaders, permissions and the ASGI app."""
+"""The transport: the ASGI app, authentication, the GraphQL schema and types, the endpoint, the REST
+layer, cache, telemetry, health and pages. It calls the queries in ``resolvers/``."""

@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
-from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,20 +19,20 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loanmetrics.application import Application, check_serving, create_application
+from loanmetrics.db.failures import is_database_unavailable
 from loanmetrics.graph.access_log import AccessMiddleware
 from loanmetrics.graph.auth import AuthError, TokenVerifier
 from loanmetrics.graph.endpoint import graphql_endpoint
 from loanmetrics.graph.etl import etl_sync
 from loanmetrics.graph.health import healthz, readyz
 from loanmetrics.graph.http_middleware import add_http_middleware
-from loanmetrics.graph.pages import API_DOCS_PATH, api_docs, is_public_page, landing, static_mount
+from loanmetrics.graph.pages import API_DOCS_PATH, OPENAPI_PATH, api_docs, is_public_page, landing, static_mount
 from loanmetrics.graph.request_body import TrackedBody
 from loanmetrics.graph.responses import error_response
+from loanmetrics.graph.rest import routes as rest_routes
 from loanmetrics.graph.schema import build_schema
 from loanmetrics.graph.scrape import metrics
 from loanmetrics.logs import configure_logging
-from loanmetrics.resolvers.rest import OPENAPI_PATH
-from loanmetrics.resolvers.rest import routes as rest_routes
 from loanmetrics.scheduler.service import SchedulerService
 from loanmetrics.settings import load_settings
 
@@ -106,30 +104,6 @@ def _masked_error(exc: Exception, request_id: str) -> Response:
         )
     log.error("unhandled error", exc_info=exc)
     return error_response(500, "INTERNAL_ERROR", "internal error", {"request_id": request_id})
-
-
-CLOSED_CONNECTION = ("connection is closed", "connection was closed")
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or its cause) means the database could not be reached or the connection
-    was lost (a 503 the client retries), as opposed to a fault of the request or of our code."""
-    if isinstance(exc, OperationalError | ConnectionError | OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
-        return True
-    if isinstance(exc, asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError):
-        return True
-    # a connection dropped mid-operation leaves asyncpg's protocol in a state it cannot leave
-    # ("cannot switch to state 12"); a stale statement cache is no outage
-    if isinstance(exc, asyncpg.exceptions.InternalClientError) and not isinstance(
-        exc, asyncpg.exceptions.OutdatedSchemaCacheError
-    ):
-        return True
-    if isinstance(exc, asyncpg.exceptions.InterfaceError) and any(text in str(exc) for text in CLOSED_CONNECTION):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    cause = exc.__cause__ or exc.__context__
-    return cause is not None and cause is not exc and is_database_unavailable(cause)
 
 
 async def _auth_exception_handler(request: Request, exc: Exception) -> Response:

@@ -1,55 +1,21 @@
 """Bearer-JWT authentication and role checks (SPEC §10).
 
-A request carries a ``Principal``: who is calling, with which role and which branch/region scope.
-Scope is applied in SQL by the queries; this module only establishes it.
+A request carries a ``Principal`` (``loanmetrics/principal.py``): who is calling, with which role
+and which branch/region scope. Scope is applied in SQL by the queries; this module only
+establishes it.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
 
 import jwt
 
+from loanmetrics.principal import LOCAL_ADMIN, Principal, Role
 from loanmetrics.settings import Settings
-
-
-class Role(StrEnum):
-    VIEWER = "viewer"
-    AUDITOR = "auditor"
-    ADMIN = "admin"
-    ETL = "etl"
-
-
-READ_ROLES = frozenset({Role.VIEWER, Role.AUDITOR, Role.ADMIN})
-AUDIT_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
-ADMIN_ROLES = frozenset({Role.ADMIN})
-ETL_ROLES = frozenset({Role.ETL, Role.ADMIN})
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller; ``branches``/``regions`` empty means unrestricted."""
-
-    subject: str
-    role: Role
-    branches: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-
-    @property
-    def scoped(self) -> bool:
-        return bool(self.branches or self.regions)
-
-    def scope_key(self) -> str:
-        """Identifies what this caller may see; part of every cache key."""
-        return f"{self.role}|{','.join(sorted(self.branches))}|{','.join(sorted(self.regions))}"
-
-
-LOCAL_ADMIN = Principal(subject="local", role=Role.ADMIN)
 
 
 class AuthError(Exception):

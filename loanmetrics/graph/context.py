@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, cast
 
 from starlette.requests import HTTPConnection
 
-from loanmetrics.graph.auth import Principal
+from loanmetrics.principal import Principal
 
 if TYPE_CHECKING:
     from loanmetrics.application import Application

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from loanmetrics.graph.auth import READ_ROLES, AuthError, Principal
+from loanmetrics.db.failures import is_database_unavailable
+from loanmetrics.graph.auth import AuthError
 from loanmetrics.graph.cache_key import MEMO_MAX_CHARS
 from loanmetrics.graph.context import application_of, principal_of
 from loanmetrics.graph.graphql_http import (
@@ -36,8 +37,9 @@ from loanmetrics.graph.graphql_http import (
 )
 from loanmetrics.graph.pages import graphiql_page, wants_graphiql
 from loanmetrics.graph.persisted_queries import NOT_FOUND, PersistedQueryError, requested
-from loanmetrics.graph.request import RequestContext
 from loanmetrics.graph.telemetry import label_operation
+from loanmetrics.principal import READ_ROLES, Principal
+from loanmetrics.resolvers.context import RequestContext
 
 if TYPE_CHECKING:
     import strawberry
@@ -185,8 +187,6 @@ def _masked(error: GraphQLError, request_id: str) -> dict[str, Any]:
     if original is None or isinstance(original, GraphQLError):
         formatted: dict[str, Any] = dict(error.formatted)
         return formatted
-    from loanmetrics.graph.app import is_database_unavailable
-
     if isinstance(original, UNSTORABLE_TEXT):
         return {
             "message": "a string argument holds a character the database cannot store (such as NUL)",

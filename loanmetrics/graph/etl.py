@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from loanmetrics.db.ingestion.payload import PayloadError, parse_body
 from loanmetrics.db.ingestion.service import ingest
-from loanmetrics.graph.auth import ETL_ROLES, require_role
+from loanmetrics.graph.auth import require_role
 from loanmetrics.graph.context import application_of, principal_of
 from loanmetrics.graph.responses import OrjsonResponse, error_response
+from loanmetrics.principal import ETL_ROLES
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
 """``/healthz`` (process up) and ``/readyz`` (database, migrations, Redis) for load balancers.
 
 Both are public (SPEC §10: probes carry no token). Readiness follows what requests need: the
-database reachable with its migrations current. Redis is reported, as ``degraded`` when it is
+database reachable and its schema current (the head revision, and every SQL file of ``db/sql/``
+applied at the shipped version: a release that changes an ``lm_*`` function needs ``migrate`` as
+much as one that adds a column). Redis is reported, as ``degraded`` when it is
 down or slower than ``redis_timeout_ms``, without failing readiness: requests are served from
 the database then, and a load balancer gating on Redis would pull every replica at once.
 A probe is two short statements on one pooled connection and a Redis PING: a few milliseconds,
@@ -33,11 +35,12 @@ async def readyz(request: Request) -> Response:
     try:
         async with asyncio.timeout(DATABASE_SECONDS), application.db.raw_session() as conn:
             try:
-                stored = {row[0] for row in await conn.fetch(migrate.STORED_REVISIONS)}
-            except asyncpg.exceptions.UndefinedTableError:  # never migrated
-                stored = set()
+                state = await conn.fetchrow(migrate.STATE_SQL)
+            except asyncpg.exceptions.UndefinedTableError:  # never migrated (or a squashed development schema)
+                state = None
         checks["database"] = "ok"
-        checks["migrations"] = "current" if stored == {migrate.head_revision()} else "pending"
+        current = state is not None and migrate.is_current_state(state["revisions"], state["sql_files"])
+        checks["migrations"] = "current" if current else "pending"
     except Exception as exc:  # any failure means "not ready", with the reason
         checks["database"] = f"unavailable: {type(exc).__name__}"
     if application.settings.redis_url:

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 GRAPHQL_PATH = "/graphql"
 API_DOCS_PATH = "/api/v1/docs"
-OPENAPI_PATH = "/api/v1/openapi.json"  # resolvers.rest.OPENAPI_PATH; importing it here would be circular
+OPENAPI_PATH = "/api/v1/openapi.json"
+"""The REST layer's OpenAPI document (public, like the pages that read it)."""
 PUBLIC_PAGES = frozenset({"/", API_DOCS_PATH})
 TEMPLATES = Path(__file__).with_name("templates")
 LANDING_DATABASE_TIMEOUT = 2.0

@@ -1,6 +1,7 @@
 """Schema assembly (SPEC §6): Query and Mutation roots over the resolvers, plus the limits.
 
-Resolvers live in ``resolvers/``; these roots only unpack arguments and pass the request context.
+Resolvers live in ``resolvers/``; these roots unpack arguments, pass the request context, and
+turn the rows, pages and snapshots the queries return into the types of ``graph/types``.
 Extensions are the measured-cheap ones (ENGINEERING.md): the parser cache with its token limit,
 and the validation cache behind the document limits (graph/limits.py: depth, aliases, expanded
 size, overlaps, cost, all linear in the document); no custom directives and no async per-field
@@ -12,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -23,8 +24,9 @@ from strawberry.types import ExecutionContext, Info
 from loanmetrics.graph import types as t
 from loanmetrics.graph.fast_execution import FastExecutionContext, PlanCache
 from loanmetrics.graph.limits import DocumentLimits, LimitedValidation, Limits
-from loanmetrics.graph.request import RequestContext
 from loanmetrics.resolvers import aggregates, audit, loans, officers, operations
+from loanmetrics.resolvers.context import RequestContext
+from loanmetrics.resolvers.officer_json import officer_node_sql
 from loanmetrics.settings import Settings
 
 Ctx = Info[RequestContext, None]
@@ -38,23 +40,26 @@ class Query:
         sort: t.OfficerSort | None = None, first: int | None = 50, after: str | None = None,
         offset: Annotated[int, strawberry.argument(description="Rows to skip after the cursor (REST pages).")] = 0,
     ) -> t.OfficerConnection:
-        node_json = officers.node_json_sql(info) if getattr(info.schema, "compiled_plans", False) else None
-        return await officers.list_officers(info.context, filter, period, sort, 50 if first is None else first, after,
+        node_json = node_json_sql(info) if getattr(info.schema, "compiled_plans", False) else None
+        page = await officers.list_officers(info.context, filter, period, sort, 50 if first is None else first, after,
                                             offset, node_json=node_json)
+        return t.OfficerConnection.from_page(page)
 
     @strawberry.field
     async def officer(self, info: Ctx, officer_id: strawberry.ID) -> t.Officer | None:
-        return await officers.get_officer(info.context, str(officer_id))
+        row = await officers.get_officer(info.context, str(officer_id))
+        return t.Officer.from_row(row) if row is not None else None
 
     @strawberry.field
     async def branches(
         self, info: Ctx, filter: t.BranchFilter | None = None, period: t.PeriodInput | None = None
     ) -> list[t.BranchMetrics]:
-        return await aggregates.list_branches(info.context, filter, period)
+        snapshots = await aggregates.list_branches(info.context, filter, period)
+        return [t.BranchMetrics.of(snapshot) for snapshot in snapshots]
 
     @strawberry.field
     async def regions(self, info: Ctx, period: t.PeriodInput | None = None) -> list[t.RegionMetrics]:
-        return await aggregates.list_regions(info.context, period)
+        return [t.RegionMetrics.of(snapshot) for snapshot in await aggregates.list_regions(info.context, period)]
 
     @strawberry.field(description="Loans that missed their first installment (filter.fimrTagged false: the others).")
     async def fimr_drilldown(
@@ -63,7 +68,8 @@ class Query:
     ) -> t.LoanConnection:
         order = sort or t.LoanSort(field=t.LoanSortField.DISBURSEMENT_DATE)
         size = 50 if first is None else first
-        return await loans.drilldown(info.context, "fimr_tagged", filter, size, after, offset, order)
+        page = await loans.drilldown(info.context, "fimr_tagged", filter, size, after, offset, order)
+        return t.drilldown_connection(page, info.context)
 
     @strawberry.field(description="Loans 1 to 6 days past due.")
     async def early_indicators_drilldown(
@@ -72,50 +78,57 @@ class Query:
     ) -> t.LoanConnection:
         order = sort or t.LoanSort(field=t.LoanSortField.CURRENT_DPD)
         size = 50 if first is None else first
-        return await loans.drilldown(info.context, "early_indicator_tagged", filter, size, after, offset, order)
+        page = await loans.drilldown(info.context, "early_indicator_tagged", filter, size, after, offset, order)
+        return t.drilldown_connection(page, info.context)
 
     @strawberry.field
     async def loan(self, info: Ctx, loan_id: strawberry.ID) -> t.Loan | None:
-        return await loans.get_loan(info.context, str(loan_id))
+        row = await loans.get_loan(info.context, str(loan_id))
+        if row is None:
+            return None
+        return t.Loan.from_row(row, info.context.principal.role, t.Officer.from_loan_row(row))
 
     @strawberry.field
     async def team_members(self, info: Ctx, active_only: bool | None = True) -> list[t.TeamMember]:
-        return await audit.team_members(info.context, active_only is not False)
+        return [t.TeamMember.from_row(row) for row in await audit.team_members(info.context, active_only is not False)]
 
     @strawberry.field
     async def filter_options(self, info: Ctx) -> t.FilterOptions:
-        return await operations.filter_options(info.context)
+        return t.FilterOptions.of(await operations.filter_options(info.context))
 
     @strawberry.field
     async def calculation_runs(self, info: Ctx, first: int | None = 20) -> list[t.CalculationRun]:
-        return await operations.calculation_runs(info.context, 20 if first is None else first)
+        rows = await operations.calculation_runs(info.context, 20 if first is None else first)
+        return [t.CalculationRun.from_row(row) for row in rows]
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Auditor or admin: assign a team member (Not Assigned/Resolved -> Assigned).")
     async def assign_auditor(self, info: Ctx, officer_id: strawberry.ID, assignee_id: strawberry.ID) -> t.AuditInfo:
-        return await audit.assign_auditor(info.context, str(officer_id), str(assignee_id))
+        return t.AuditInfo.from_row(await audit.assign_auditor(info.context, str(officer_id), str(assignee_id)))
 
     @strawberry.mutation(description="Auditor or admin: move the audit status; expectedVersion guards stale edits.")
     async def update_audit_status(
         self, info: Ctx, officer_id: strawberry.ID, status: t.AuditStatus, notes: str | None = None,
         expected_version: int | None = None,
     ) -> t.AuditInfo:
-        return await audit.update_audit_status(info.context, str(officer_id), status, notes, expected_version)
+        row = await audit.update_audit_status(info.context, str(officer_id), status, notes, expected_version)
+        return t.AuditInfo.from_row(row)
 
     @strawberry.mutation(description="Auditor or admin: record an audit action (kept in the history; the audit "
                                      "version, which guards assignment and status, does not change).")
     async def record_audit_action(
         self, info: Ctx, officer_id: strawberry.ID, action_type: str, notes: str | None = None
     ) -> t.AuditAction:
-        return await audit.record_audit_action(info.context, str(officer_id), action_type, notes)
+        row = await audit.record_audit_action(info.context, str(officer_id), action_type, notes)
+        return t.AuditAction.from_row(row)
 
     @strawberry.mutation(description="Admin: recalculate the daily metrics now.")
     async def recalculate(
         self, info: Ctx, as_of_date: date | None = None, start_date: date | None = None
     ) -> t.CalculationRun:
-        return await operations.recalculate(info.context, as_of_date, start_date)
+        return t.CalculationRun.from_row(await operations.recalculate(info.context, as_of_date, start_date))
 
     @strawberry.mutation(description="Admin: create or update a dashboard team member.")
     async def upsert_team_member(
@@ -123,10 +136,30 @@ class Mutation:
         role: str | None = None, department: str | None = None, is_active: bool | None = True,
         member_phone: str | None = None,
     ) -> t.TeamMember:
-        return await audit.upsert_team_member(
+        row = await audit.upsert_team_member(
             info.context, str(member_id), member_name, member_email, role, department, is_active is not False,
             member_phone,
         )
+        return t.TeamMember.from_row(row)
+
+
+def node_json_sql(info: Info[RequestContext, None]) -> str | None:
+    """The SQL of this ``officers`` field's node JSON (resolvers/officer_json.py), compiled once
+    per parsed document (the parser cache hands back the same AST nodes) and kept by the schema."""
+    nodes = info._raw_info.field_nodes  # graphql-core's view: Strawberry's selected_fields converts
+    cache: dict[tuple[int, ...], tuple[Any, str | None]] = info.schema.__dict__.setdefault("officer_node_sql", {})
+    key = tuple(id(node) for node in nodes)
+    found = cache.get(key)
+    if found is not None and len(found[0]) == len(nodes) and all(a is b for a, b in zip(found[0], nodes, strict=True)):
+        return found[1]
+    compiled = officer_node_sql(nodes, info.context.application.settings.bands)
+    if len(cache) >= NODE_SQL_ENTRIES:
+        cache.pop(next(iter(cache)))
+    cache[key] = (list(nodes), compiled)  # the nodes stay alive, so their ids stay theirs
+    return compiled
+
+
+NODE_SQL_ENTRIES = 256
 
 
 class Schema(strawberry.Schema):

@@ -6,8 +6,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loanmetrics.graph.auth import READ_ROLES, require_role
+from loanmetrics.graph.auth import require_role
 from loanmetrics.graph.context import application_of, principal_of
+from loanmetrics.principal import READ_ROLES
 
 
 async def metrics(request: Request) -> Response:

@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from loanmetrics.db import metric_engine as engine
-from loanmetrics.graph import types as t
-from loanmetrics.resolvers.metric_rows import daily_snapshot_columns, snapshot_from_row
-from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.db.params import Params
+from loanmetrics.resolvers.inputs import BranchFilter, Period
+from loanmetrics.resolvers.metric_rows import MetricSnapshot, daily_snapshot_columns, snapshot_from_row
+from loanmetrics.resolvers.sql import scope_predicate
 from loanmetrics.resolvers.windows import Window, daily_rows_exist, resolve_window
 
 if TYPE_CHECKING:
-    from loanmetrics.graph.request import RequestContext
+    from loanmetrics.resolvers.context import RequestContext
 
 
-def _scope(ctx: RequestContext, filter: t.BranchFilter | None) -> engine.Scope:
+def _scope(ctx: RequestContext, filter: BranchFilter | None) -> engine.Scope:
     """The caller's scope narrowed by a branch filter (a filter never widens a scope). A region
     filter restricts no loans: it selects branches by their region (``list_branches``)."""
     branches = set(ctx.principal.branches) or None
@@ -35,8 +36,8 @@ def _scope(ctx: RequestContext, filter: t.BranchFilter | None) -> engine.Scope:
 
 
 async def list_branches(
-    ctx: RequestContext, filter: t.BranchFilter | None, period: t.PeriodInput | None
-) -> list[t.BranchMetrics]:
+    ctx: RequestContext, filter: BranchFilter | None, period: Period | None
+) -> list[MetricSnapshot]:
     """Branches with their whole metrics (within the caller's scope); ``filter.region`` keeps the
     branches whose region (SPEC §3: the region most of their loans carry) is that region."""
     window = await resolve_window(ctx, period)
@@ -56,7 +57,7 @@ async def list_branches(
             f"WHERE {' AND '.join(where)} ORDER BY m.branch",
             *params.values,
         )
-        return [t.BranchMetrics.of(snapshot_from_row(row, key_column="branch", cents=True)) for row in rows]
+        return [snapshot_from_row(row, key_column="branch", cents=True) for row in rows]
     if region is not None:
         # A branch whose region is R has a loan in R (disbursed by D, in scope): the engine runs
         # for those branches only, and keeps the ones whose main region is R.
@@ -73,13 +74,13 @@ async def list_branches(
     rows = await _engine(ctx, "branch", window, scope)
     if region is not None:
         rows = [row for row in rows if row["main_region"] == region]
-    return [t.BranchMetrics.of(snapshot_from_row(row, key_column="group_key", cents=True)) for row in rows]
+    return [snapshot_from_row(row, key_column="group_key", cents=True) for row in rows]
 
 
-async def list_regions(ctx: RequestContext, period: t.PeriodInput | None) -> list[t.RegionMetrics]:
+async def list_regions(ctx: RequestContext, period: Period | None) -> list[MetricSnapshot]:
     window = await resolve_window(ctx, period)
     rows = await _engine(ctx, "region", window, _scope(ctx, None))
-    return [t.RegionMetrics.of(snapshot_from_row(row, key_column="group_key", cents=True)) for row in rows]
+    return [snapshot_from_row(row, key_column="group_key", cents=True) for row in rows]
 
 
 async def _engine(

@@ -7,19 +7,19 @@ an auditor's next move with the version they read still goes through.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import asyncpg
-import strawberry
 
 from loanmetrics.db import generation
-from loanmetrics.graph import types as t
-from loanmetrics.graph.auth import ADMIN_ROLES, AUDIT_ROLES, Principal, Role
-from loanmetrics.graph.errors import bad_request, conflict, forbidden, not_found
-from loanmetrics.resolvers.officers import AUDIT_COLUMNS, audit_from_row
+from loanmetrics.principal import ADMIN_ROLES, AUDIT_ROLES, Principal, Role
+from loanmetrics.resolvers.errors import bad_request, conflict, forbidden, not_found
+from loanmetrics.resolvers.inputs import AuditStatus
+from loanmetrics.resolvers.officers import AUDIT_COLUMNS
 
 if TYPE_CHECKING:
-    from loanmetrics.graph.request import RequestContext
+    from loanmetrics.resolvers.context import RequestContext
 
 # SPEC §7: Not Assigned -> Assigned (by an assignment) -> In Progress -> Resolved; Resolved -> Assigned.
 STATUS_MOVES = {
@@ -60,13 +60,15 @@ async def _lock_officer(conn: asyncpg.Connection, ctx: RequestContext, officer_i
     return row
 
 
-async def _audit_info(conn: asyncpg.Connection, officer_id: str) -> t.AuditInfo:
+async def _audit_info(conn: asyncpg.Connection, officer_id: str) -> asyncpg.Record:
+    """The officer's audit record as the API reads it (``AUDIT_COLUMNS``)."""
     row = await conn.fetchrow(
         f"SELECT o.officer_id, {AUDIT_COLUMNS} FROM officers o "
         "LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id WHERE o.officer_id = $1",
         officer_id,
     )
-    return audit_from_row(row)
+    assert row is not None  # the officer was locked in this transaction
+    return row
 
 
 async def _history(conn: asyncpg.Connection, officer_id: str, kind: str, action_type: str, actor: str,
@@ -84,7 +86,7 @@ async def _history(conn: asyncpg.Connection, officer_id: str, kind: str, action_
     return row
 
 
-async def assign_auditor(ctx: RequestContext, officer_id: str, assignee_id: str) -> t.AuditInfo:
+async def assign_auditor(ctx: RequestContext, officer_id: str, assignee_id: str) -> asyncpg.Record:
     _require(ctx.principal, AUDIT_ROLES)
     async with ctx.application.db.raw_transaction() as conn:
         current = await _lock_officer(conn, ctx, officer_id)
@@ -114,8 +116,8 @@ async def assign_auditor(ctx: RequestContext, officer_id: str, assignee_id: str)
 
 
 async def update_audit_status(
-    ctx: RequestContext, officer_id: str, status: t.AuditStatus, notes: str | None, expected_version: int | None
-) -> t.AuditInfo:
+    ctx: RequestContext, officer_id: str, status: AuditStatus, notes: str | None, expected_version: int | None
+) -> asyncpg.Record:
     _require(ctx.principal, AUDIT_ROLES)
     notes = _text(notes, "notes")
     async with ctx.application.db.raw_transaction() as conn:
@@ -147,7 +149,7 @@ async def update_audit_status(
 
 
 async def record_audit_action(ctx: RequestContext, officer_id: str, action_type: str,
-                              notes: str | None) -> t.AuditAction:
+                              notes: str | None) -> asyncpg.Record:
     _require(ctx.principal, AUDIT_ROLES)
     if not action_type.strip() or len(action_type) > 100:
         raise bad_request("actionType must be 1 to 100 characters", argument="actionType")
@@ -165,38 +167,32 @@ async def record_audit_action(ctx: RequestContext, officer_id: str, action_type:
         )
         await generation.bump(conn, generation.Source.AUDIT)
     await ctx.application.after_commit()
-    return action_from_row(row)
+    return row
 
 
-def action_from_row(row: Any) -> t.AuditAction:
-    return t.AuditAction(
-        id=strawberry.ID(str(row["id"])), officer_id=row["officer_id"], action_kind=row["action_kind"],
-        action_type=row["action_type"], actor=row["actor"], action_date=row["action_date"],
-        from_status=t.AuditStatus(row["from_status"]) if row["from_status"] else None,
-        to_status=t.AuditStatus(row["to_status"]) if row["to_status"] else None,
-        assignee_id=row["assignee_id"], notes=row["notes"],
-    )
-
-
-def member_from_row(row: Any) -> t.TeamMember:
-    return t.TeamMember(
-        member_id=row["member_id"], member_name=row["member_name"], member_email=row["member_email"],
-        member_phone=row["member_phone"], role=row["role"], department=row["department"], is_active=row["is_active"],
-    )
-
-
-async def team_members(ctx: RequestContext, active_only: bool) -> list[t.TeamMember]:
+async def action_rows(ctx: RequestContext, officer_ids: list[str]) -> list[list[asyncpg.Record]]:
+    """Each officer's audit history (audit_actions rows), newest first, in the order asked."""
     rows = await ctx.fetch(
+        "SELECT * FROM audit_actions WHERE officer_id = ANY($1::text[]) ORDER BY action_date DESC, id DESC",
+        officer_ids,
+    )
+    grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for row in rows:
+        grouped[row["officer_id"]].append(row)
+    return [grouped.get(key, []) for key in officer_ids]
+
+
+async def team_members(ctx: RequestContext, active_only: bool) -> list[asyncpg.Record]:
+    return await ctx.fetch(
         "SELECT * FROM team_members WHERE ($1::boolean IS FALSE OR is_active) ORDER BY member_name, member_id",
         active_only,
     )
-    return [member_from_row(row) for row in rows]
 
 
 async def upsert_team_member(
     ctx: RequestContext, member_id: str, member_name: str, member_email: str | None, role: str | None,
     department: str | None, is_active: bool, member_phone: str | None = None,
-) -> t.TeamMember:
+) -> asyncpg.Record:
     _require(ctx.principal, ADMIN_ROLES)
     for name, value, limit in (("memberId", member_id, 100), ("memberName", member_name, 200)):
         if not value.strip() or len(value) > limit:
@@ -219,4 +215,5 @@ async def upsert_team_member(
         )
         await generation.bump(conn, generation.Source.AUDIT)
     await ctx.application.after_commit()
-    return member_from_row(row)
+    assert row is not None
+    return row

@@ -10,10 +10,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from loanmetrics.graph import types as t
-from loanmetrics.graph.auth import Role
-from loanmetrics.graph.errors import bad_request
-from loanmetrics.resolvers.officers import AUDIT_COLUMNS, officer_from_row
+import asyncpg
+
+from loanmetrics.db.params import Params
+from loanmetrics.principal import Role
+from loanmetrics.resolvers.errors import bad_request
+from loanmetrics.resolvers.inputs import LoanFilter, LoanGroup, LoanOrder, LoanSort, LoanSortField, SortDirection
+from loanmetrics.resolvers.officers import AUDIT_COLUMNS
 from loanmetrics.resolvers.pagination import (
     OrderTerm,
     after_predicate,
@@ -22,18 +25,31 @@ from loanmetrics.resolvers.pagination import (
     encode_cursor,
     order_by,
 )
-from loanmetrics.resolvers.sql import Params, like_pattern, scope_predicate
+from loanmetrics.resolvers.sql import like_pattern, scope_predicate
 
 if TYPE_CHECKING:
-    from loanmetrics.graph.request import RequestContext
+    from loanmetrics.resolvers.context import RequestContext
 
-_SORTS: dict[t.LoanSortField, tuple[str, str]] = {
-    t.LoanSortField.CURRENT_DPD: ("l.current_dpd", "int"),
-    t.LoanSortField.DISBURSEMENT_DATE: ("l.disbursement_date", "date"),
-    t.LoanSortField.LOAN_AMOUNT: ("l.loan_amount", "numeric"),
-    t.LoanSortField.TOTAL_OUTSTANDING: ("l.total_outstanding", "numeric"),
-    t.LoanSortField.DAYS_LATE: ("days_late", "int"),
+_SORTS: dict[LoanSortField, tuple[str, str]] = {
+    LoanSortField.CURRENT_DPD: ("l.current_dpd", "int"),
+    LoanSortField.DISBURSEMENT_DATE: ("l.disbursement_date", "date"),
+    LoanSortField.LOAN_AMOUNT: ("l.loan_amount", "numeric"),
+    LoanSortField.TOTAL_OUTSTANDING: ("l.total_outstanding", "numeric"),
+    LoanSortField.DAYS_LATE: ("days_late", "int"),
 }
+
+
+@dataclass(frozen=True)
+class LoanPage:
+    """One page of loans: per loan its cursor and row (``loan_columns``). With ``officers_joined``
+    each row also carries the loan's officer (``o_``-prefixed ``OFFICER_KEYS``, ``o_in_scope``)
+    and, in scope, its audit record (``AUDIT_COLUMNS``)."""
+
+    items: list[tuple[str, asyncpg.Record]]
+    total_count: int
+    has_next: bool
+    has_previous: bool
+    officers_joined: bool = False
 
 
 def days_late_sql(day: str) -> str:
@@ -67,23 +83,12 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:4] + "*" * (len(phone) - 7) + phone[-3:]
 
 
-def loan_from_row(row: Any, principal_role: Role) -> t.Loan:
-    phone = row["customer_phone"] if principal_role == Role.ADMIN else mask_phone(row["customer_phone"])
-    return t.Loan(
-        loan_id=row["loan_id"], officer_id=row["officer_id"], officer_name=row["officer_name"],
-        customer_id=row["customer_id"], customer_name=row["customer_name"], customer_phone=phone,
-        region=row["region"], branch=row["branch"], channel=row["channel"], status=row["status"],
-        loan_amount=float(row["loan_amount"]), disbursement_date=row["disbursement_date"],
-        maturity_date=row["maturity_date"], current_dpd=row["current_dpd"], max_dpd_ever=row["max_dpd_ever"],
-        first_payment_due_date=row["first_payment_due_date"],
-        first_payment_received_date=row["first_payment_received_date"], days_late=row["days_late"],
-        fimr_tagged=row["fimr_tagged"], early_indicator_tagged=row["early_indicator_tagged"],
-        total_outstanding=float(row["total_outstanding"]), last_payment_date=row["last_payment_date"],
-        next_payment_due=row["next_payment_due"],
-    )
+def customer_phone(phone: str | None, role: Role) -> str | None:
+    """The customer phone a caller of ``role`` may see: whole for admins, masked for the others."""
+    return phone if role == Role.ADMIN else mask_phone(phone)
 
 
-def loan_filters(filter: t.LoanFilter | None, params: Params) -> list[str]:
+def loan_filters(filter: LoanFilter | None, params: Params) -> list[str]:
     """LoanFilter on the loan's own attributes (SPEC §6)."""
     if filter is None:
         return []
@@ -111,11 +116,11 @@ def loan_filters(filter: t.LoanFilter | None, params: Params) -> list[str]:
     return where
 
 
-def _terms(sort: t.LoanSort) -> list[OrderTerm]:
+def _terms(sort: LoanSort) -> list[OrderTerm]:
     expression, _ = _SORTS[sort.field]
-    descending = sort.direction == t.SortDirection.DESC
+    descending = sort.direction == SortDirection.DESC
     terms = [OrderTerm(expression, descending, sort.field.value)]
-    if sort.field != t.LoanSortField.TOTAL_OUTSTANDING:
+    if sort.field != LoanSortField.TOTAL_OUTSTANDING:
         terms.append(OrderTerm("l.total_outstanding", True, "total_outstanding"))
     terms.append(OrderTerm("l.loan_id", False, "loan_id"))
     return terms
@@ -127,9 +132,9 @@ def _casts(terms: list[OrderTerm]) -> list[str]:
 
 
 async def loan_page(
-    ctx: RequestContext, where: list[str], params: Params, sort: t.LoanSort, first: int, after: str | None,
+    ctx: RequestContext, where: list[str], params: Params, sort: LoanSort, first: int, after: str | None,
     offset: int = 0, *, count_sql: str | None = None,
-) -> t.LoanConnection:
+) -> LoanPage:
     """One page of loans matching ``where`` (already parameterised in ``params``).
 
     The page is chosen on the narrow loans rows alone (filters, scope and sort keys are loan
@@ -172,41 +177,21 @@ async def loan_page(
     )
     total = int(rows[0]["total_count"])
     rows = [row for row in rows if row["loan_id"] is not None]
-    edges = []
-    for row in rows[:first]:
-        node = loan_from_row(row, ctx.principal.role)
-        node.prefetched_officer = _loan_officer(row)
-        edges.append(t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms], terms), node=node))
-    return t.LoanConnection(
-        edges=edges,
-        page_info=t.PageInfo(has_next_page=len(rows) > first, has_previous_page=after is not None or offset > 0,
-                             start_cursor=edges[0].cursor if edges else None,
-                             end_cursor=edges[-1].cursor if edges else None),
-        total_count=total,
-    )
+    items = [(encode_cursor([row[term.key] for term in terms], terms), row) for row in rows[:first]]
+    return LoanPage(items, total, has_next=len(rows) > first, has_previous=after is not None or offset > 0,
+                    officers_joined=True)
 
 
 # The loan's officer as stored (the loan row carries its own copies of name, branch and region).
-_OFFICER_KEYS = ("officer_name", "officer_phone", "region", "branch", "employment_status", "primary_channel",
-                 "had_float_gap")
-_OFFICER_COLUMNS = ", ".join(f"o.{name} AS o_{name}" for name in _OFFICER_KEYS)
-_AUDIT_KEYS = ("assignee_id", "assignee_name", "assigned_date", "audit_status", "status_changed_date",
-               "last_audit_date", "audit_notes", "risk_level", "action_type", "action_date", "action_notes",
-               "audit_version")
-
-
-def _loan_officer(row: Any) -> t.Officer:
-    """The officer of a page row, as the loan-officer loader builds it: an officer outside the
-    caller's scope keeps its identity, without its audit record (joined only in scope)."""
-    officer = {name: row[f"o_{name}"] for name in _OFFICER_KEYS}
-    officer.update({name: row[name] for name in _AUDIT_KEYS}, officer_id=row["officer_id"])
-    return officer_from_row(officer, None, None, outside_scope=not row["o_in_scope"])
+OFFICER_KEYS = ("officer_name", "officer_phone", "region", "branch", "employment_status", "primary_channel",
+                "had_float_gap")
+_OFFICER_COLUMNS = ", ".join(f"o.{name} AS o_{name}" for name in OFFICER_KEYS)
 
 
 async def drilldown(
-    ctx: RequestContext, tag: str, filter: t.LoanFilter | None, first: int, after: str | None, offset: int,
-    sort: t.LoanSort,
-) -> t.LoanConnection:
+    ctx: RequestContext, tag: str, filter: LoanFilter | None, first: int, after: str | None, offset: int,
+    sort: LoanSort,
+) -> LoanPage:
     params = Params()
     where = loan_filters(filter, params)
     explicit = getattr(filter, tag, None) if filter is not None else None
@@ -219,7 +204,7 @@ async def drilldown(
 _COUNT_COLUMNS = {"fimr_tagged": "fimr_count", "early_indicator_tagged": "early_count"}
 
 
-def _tag_count_sql(ctx: RequestContext, tag: str, filter: t.LoanFilter | None, params: Params) -> str | None:
+def _tag_count_sql(ctx: RequestContext, tag: str, filter: LoanFilter | None, params: Params) -> str | None:
     """The drilldown's total from ``loan_tag_counts`` when its filters are only officer, branch
     and region (the counts' own columns, aliased ``l`` like the loans) and the caller's scope;
     None when another filter needs the loans counted."""
@@ -229,18 +214,19 @@ def _tag_count_sql(ctx: RequestContext, tag: str, filter: t.LoanFilter | None, p
                 or filter.dpd_min is not None or filter.dpd_max is not None \
                 or getattr(filter, other) is not None or getattr(filter, tag) is False:
             return None
-    grouping = t.LoanFilter(region=filter.region, branch=filter.branch, officer_id=filter.officer_id) \
+    grouping = LoanGroup(region=filter.region, branch=filter.branch, officer_id=filter.officer_id) \
         if filter is not None else None
     where = [*loan_filters(grouping, params),
              scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")]
     return f"SELECT coalesce(sum(l.{_COUNT_COLUMNS[tag]}), 0) FROM loan_tag_counts l WHERE {' AND '.join(where)}"
 
 
-async def get_loan(ctx: RequestContext, loan_id: str) -> t.Loan | None:
+async def get_loan(ctx: RequestContext, loan_id: str) -> asyncpg.Record | None:
+    """The loan's row with its officer joined (``LoanPage.officers_joined``), when in scope."""
     params = Params()
     where = [f"l.loan_id = {params.add(loan_id)}"]
-    connection = await loan_page(ctx, where, params, t.LoanSort(), 1, None)
-    return connection.edges[0].node if connection.edges else None
+    page = await loan_page(ctx, where, params, LoanOrder(), 1, None)
+    return page.items[0][1] if page.items else None
 
 
 @dataclass(frozen=True)
@@ -250,31 +236,22 @@ class OfficerLoansKey:
 
 
 async def officer_loans(
-    ctx: RequestContext, officer_id: str, filter: t.LoanFilter | None, first: int, after: str | None,
-    sort: t.LoanSort | None,
-) -> t.LoanConnection:
+    ctx: RequestContext, officer_id: str, filter: LoanFilter | None, first: int, after: str | None,
+    sort: LoanSort | None,
+) -> LoanPage:
     """An officer's loans; pages for many officers in one list are fetched in one statement."""
     check_page_size(first)
-    loader = ctx.memo.get("officer_loans_loader")
-    if loader is None:
-        from aiodataloader import DataLoader
-
-        async def batch(keys: list[OfficerLoansKey]) -> list[t.LoanConnection]:
-            return await _officer_loans_batch(ctx, keys)
-
-        loader = ctx.memo["officer_loans_loader"] = DataLoader(batch)
     arguments = (repr(filter), first, after, repr(sort))
-    ctx.memo.setdefault("officer_loans_arguments", {})[arguments] = (filter, sort or t.LoanSort())
-    connection: t.LoanConnection = await loader.load(OfficerLoansKey(officer_id, arguments))
-    return connection
+    ctx.memo.setdefault("officer_loans_arguments", {})[arguments] = (filter, sort or LoanOrder())
+    return await ctx.loaders.officer_loans.load(OfficerLoansKey(officer_id, arguments))
 
 
-async def _officer_loans_batch(ctx: RequestContext, keys: list[OfficerLoansKey]) -> list[t.LoanConnection]:
+async def officer_loan_pages(ctx: RequestContext, keys: list[OfficerLoansKey]) -> list[LoanPage]:
     """Keys share their arguments almost always (one page of officers): one statement per group."""
     groups: dict[tuple[str, int, str | None, str], list[str]] = defaultdict(list)
     for key in keys:
         groups[key.arguments].append(key.officer_id)
-    found: dict[OfficerLoansKey, t.LoanConnection] = {}
+    found: dict[OfficerLoansKey, LoanPage] = {}
     for arguments, officer_ids in groups.items():
         _, first, after, _ = arguments
         filter, sort = ctx.memo["officer_loans_arguments"][arguments]
@@ -328,13 +305,30 @@ async def _officer_loans_batch(ctx: RequestContext, keys: list[OfficerLoansKey])
                 by_officer[row["officer_id"]].append(row)
         for officer_id in officer_ids:
             page = by_officer.get(officer_id, [])
-            edges = [t.LoanEdge(cursor=encode_cursor([row[term.key] for term in terms], terms),
-                                node=loan_from_row(row, ctx.principal.role)) for row in page[:first]]
-            found[OfficerLoansKey(officer_id, arguments)] = t.LoanConnection(
-                edges=edges,
-                page_info=t.PageInfo(has_next_page=len(page) > first, has_previous_page=after is not None,
-                                     start_cursor=edges[0].cursor if edges else None,
-                                     end_cursor=edges[-1].cursor if edges else None),
-                total_count=totals.get(officer_id, 0),
-            )
+            items = [(encode_cursor([row[term.key] for term in terms], terms), row) for row in page[:first]]
+            found[OfficerLoansKey(officer_id, arguments)] = LoanPage(
+                items, totals.get(officer_id, 0), has_next=len(page) > first, has_previous=after is not None)
     return [found[key] for key in keys]
+
+
+async def schedule_rows(ctx: RequestContext, loan_ids: list[str]) -> list[list[asyncpg.Record]]:
+    """Each loan's schedule rows in installment order, in the order asked."""
+    rows = await ctx.fetch(
+        "SELECT * FROM loan_schedule WHERE loan_id = ANY($1::text[]) ORDER BY loan_id, installment_number", loan_ids
+    )
+    grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for row in rows:
+        grouped[row["loan_id"]].append(row)
+    return [grouped.get(key, []) for key in loan_ids]
+
+
+async def repayment_rows(ctx: RequestContext, loan_ids: list[str]) -> list[list[asyncpg.Record]]:
+    """Each loan's repayments by payment date, in the order asked."""
+    rows = await ctx.fetch(
+        "SELECT * FROM repayments WHERE loan_id = ANY($1::text[]) ORDER BY loan_id, payment_date, repayment_id",
+        loan_ids,
+    )
+    grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for row in rows:
+        grouped[row["loan_id"]].append(row)
+    return [grouped.get(key, []) for key in loan_ids]

@@ -10,6 +10,7 @@ stored ratios are for reading only), risk and DQI bands from the stored scores.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -23,8 +24,9 @@ from loanmetrics.calculators import registry
 from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.db import metric_engine as engine
 from loanmetrics.db import metric_sql
-from loanmetrics.graph.auth import Principal
-from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.db.params import Params, Statement
+from loanmetrics.principal import Principal
+from loanmetrics.resolvers.sql import scope_predicate
 
 PENALTIES = tuple((p.name, p.weight) for p in registry.PENALTIES)
 BANDED = tuple(r.name for r in registry.RATIOS if r.band is not None)
@@ -299,11 +301,24 @@ async def empty_snapshots(
     """``empty_snapshot`` of several groups (key -> its float-gap flag) in one statement."""
     if not float_gaps:
         return {}
+    statement = _empty_statement(options)
+    keys = list(float_gaps)
+    rows = await conn.fetch(statement.sql, *statement.args(
+        keys=keys, float_gaps=[float_gaps[key] for key in keys], end=end, start=start))
+    return {row["group_key"]: snapshot_from_row(row, key_column="group_key", cents=True) for row in rows}
+
+
+@functools.lru_cache(maxsize=16)
+def _empty_statement(options: engine.EngineOptions) -> Statement:
+    """The snapshots of groups (``keys``, with ``float_gaps``) that have no loans in play over
+    [``start``, ``end``]: zero components, neutral composites, bands under ``options``."""
+    params = Params()
     zeros = ", ".join(f"0::bigint AS {c.name}" for c in registry.COMPONENTS)
-    sql = f"""
+    return Statement(f"""
         WITH zero AS (
             SELECT z.group_key, z.had_float_gap, 0::bigint AS total_officers, {zeros}
-            FROM unnest($1::text[], $2::bool[]) AS z(group_key, had_float_gap)
+            FROM unnest({params.slot("keys", "text[]")}, {params.slot("float_gaps", "bool[]")})
+                AS z(group_key, had_float_gap)
         ),
         scored AS (SELECT z.*, {metric_sql.risk_score(metric_sql.columns("z"))} AS risk_score FROM zero z),
         rated AS (
@@ -311,14 +326,11 @@ async def empty_snapshots(
                                         channel_purity_in_dqi=options.channel_purity_in_dqi)} AS dqi
             FROM scored s
         )
-        SELECT r.*, $3::date AS calculation_date, $4::date AS period_start,
+        SELECT r.*, {params.slot("end", "date")} AS calculation_date, {params.slot("start", "date")} AS period_start,
                {metric_sql.score_band(registry.RISK_BAND, "r.risk_score", options.bands)} AS risk_band,
                {metric_sql.score_band(registry.DQI_BAND, "r.dqi", options.bands)} AS dqi_band,
                {", ".join(f"{sql} AS {name}" for name, sql in metric_sql.ratio_bands(metric_sql.columns("r"),
                                                                                     options.bands).items())},
                {metric_sql.penalty_inputs(metric_sql.columns("r"))} AS penalty_inputs
         FROM rated r
-    """
-    keys = list(float_gaps)
-    rows = await conn.fetch(sql, keys, [float_gaps[key] for key in keys], end, start)
-    return {row["group_key"]: snapshot_from_row(row, key_column="group_key", cents=True) for row in rows}
+    """, params)

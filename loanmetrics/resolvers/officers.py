@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from strawberry.types import Info
+import asyncpg
 
 from loanmetrics.db import metric_engine as engine
-from loanmetrics.graph import types as t
-from loanmetrics.graph.errors import bad_request
+from loanmetrics.db.params import Params
+from loanmetrics.resolvers.errors import bad_request
+from loanmetrics.resolvers.inputs import OfficerFilter, OfficerOrder, OfficerSort, Period, SortDirection
 from loanmetrics.resolvers.metric_rows import (
     MetricSnapshot,
     daily_snapshot_columns,
@@ -29,7 +30,6 @@ from loanmetrics.resolvers.metric_rows import (
     scoped_daily_sql,
     snapshot_from_row,
 )
-from loanmetrics.resolvers.officer_json import officer_node_sql
 from loanmetrics.resolvers.pagination import (
     OrderTerm,
     after_in_memory,
@@ -40,11 +40,11 @@ from loanmetrics.resolvers.pagination import (
     order_by,
     sort_in_memory,
 )
-from loanmetrics.resolvers.sql import Params, like_pattern, scope_predicate
+from loanmetrics.resolvers.sql import like_pattern, scope_predicate
 from loanmetrics.resolvers.windows import Window, daily_rows_exist, fine_groups_kept, resolve_window
 
 if TYPE_CHECKING:
-    from loanmetrics.graph.request import RequestContext
+    from loanmetrics.resolvers.context import RequestContext
 
 OFFICER_COLUMNS = (
     "o.officer_id, o.officer_name, o.officer_phone, o.region, o.branch, o.employment_status, "
@@ -76,39 +76,21 @@ def _snapshot_value(snapshot: MetricSnapshot, field: str) -> float | int | None:
     return float(value) if not isinstance(value, int) else value
 
 
-def audit_from_row(row: Any) -> t.AuditInfo:
-    return t.AuditInfo(
-        officer_id=row["officer_id"], assignee_id=row["assignee_id"], assignee_name=row["assignee_name"],
-        assigned_date=row["assigned_date"], audit_status=t.AuditStatus(row["audit_status"]),
-        status_changed_date=row["status_changed_date"], last_audit_date=row["last_audit_date"],
-        audit_notes=row["audit_notes"], risk_level=row["risk_level"], action_type=row["action_type"],
-        action_date=row["action_date"], action_notes=row["action_notes"], version=row["audit_version"],
-    )
+@dataclass(frozen=True)
+class OfficerPage:
+    """One page of the officer list: per officer its cursor, row (``OFFICER_COLUMNS`` and
+    ``AUDIT_COLUMNS``), metrics of the window and rank by risk score. With ``node_json`` each row
+    holds instead the node's whole answer as JSON built in SQL (column ``node_json``; no metrics)."""
+
+    items: list[tuple[str, asyncpg.Record, MetricSnapshot | None, int | None]]
+    total_count: int
+    has_next: bool
+    has_previous: bool
+    window: Window
+    node_json: bool = False
 
 
-def officer_from_row(row: Any, snapshot: MetricSnapshot | None, window: Window | None,
-                     rank: int | None = None, *, outside_scope: bool = False) -> t.Officer:
-    """An officer with its audit record joined in. ``outside_scope``: reached through an in-scope
-    loan while the officer itself is outside the caller's scope: its id and name only (phone,
-    employment status and primary channel null, branch and region empty: SPEC §6 makes them
-    non-null), no audit record."""
-    if outside_scope:
-        return t.Officer(
-            officer_id=row["officer_id"], officer_name=row["officer_name"], officer_phone=None, region="",
-            branch="", employment_status=None, primary_channel=None, rank=None, prefetched_metrics=snapshot,
-            prefetched_audit=None, has_audit=True, had_float_gap=row["had_float_gap"],
-            window=window.key if window else None, outside_scope=True,
-        )
-    return t.Officer(
-        officer_id=row["officer_id"], officer_name=row["officer_name"], officer_phone=row["officer_phone"],
-        region=row["region"], branch=row["branch"], employment_status=row["employment_status"],
-        primary_channel=row["primary_channel"], rank=rank, prefetched_metrics=snapshot,
-        prefetched_audit=audit_from_row(row), has_audit=True,
-        had_float_gap=row["had_float_gap"], window=window.key if window else None,
-    )
-
-
-def _filters(filter: t.OfficerFilter | None, params: Params) -> list[str]:
+def _filters(filter: OfficerFilter | None, params: Params) -> list[str]:
     """Officer filters (SPEC §6: on the officer's own branch and region)."""
     if filter is None:
         return []
@@ -127,43 +109,24 @@ def _filters(filter: t.OfficerFilter | None, params: Params) -> list[str]:
     return where
 
 
-def node_json_sql(info: Info[RequestContext, None]) -> str | None:
-    """The SQL of this ``officers`` field's node JSON (resolvers/officer_json.py), compiled once
-    per parsed document (the parser cache hands back the same AST nodes) and kept by the schema."""
-    nodes = info._raw_info.field_nodes  # graphql-core's view: Strawberry's selected_fields converts
-    cache: dict[tuple[int, ...], tuple[Any, str | None]] = info.schema.__dict__.setdefault("officer_node_sql", {})
-    key = tuple(id(node) for node in nodes)
-    found = cache.get(key)
-    if found is not None and len(found[0]) == len(nodes) and all(a is b for a, b in zip(found[0], nodes, strict=True)):
-        return found[1]
-    compiled = officer_node_sql(nodes, info.context.application.settings.bands)
-    if len(cache) >= NODE_SQL_ENTRIES:
-        cache.pop(next(iter(cache)))
-    cache[key] = (list(nodes), compiled)  # the nodes stay alive, so their ids stay theirs
-    return compiled
-
-
-NODE_SQL_ENTRIES = 256
-
-
 async def list_officers(
     ctx: RequestContext,
-    filter: t.OfficerFilter | None,
-    period: t.PeriodInput | None,
-    sort: t.OfficerSort | None,
+    filter: OfficerFilter | None,
+    period: Period | None,
+    sort: OfficerSort | None,
     first: int,
     after: str | None,
     offset: int = 0,
     *,
     node_json: str | None = None,
-) -> t.OfficerConnection:
-    """``node_json``: SQL of each node's whole answer (default window only), when the caller's
-    executor splices it in."""
+) -> OfficerPage:
+    """``node_json``: SQL of each node's whole answer (``officer_json.officer_node_sql``; default
+    window only), when the caller's executor splices it in."""
     check_page_size(first)
     if offset < 0:
         raise bad_request("offset must not be negative", argument="offset")
     window = await resolve_window(ctx, period)
-    sort = sort or t.OfficerSort()
+    sort = sort or OfficerOrder()
     if await _from_daily(ctx, window):
         connection = await _list_from_daily(ctx, filter, window, sort, first, after, offset, node_json)
     else:
@@ -204,17 +167,17 @@ def _in_scope_officers(ctx: RequestContext, params: Params) -> Callable[[str], s
     return lambda column: f"{column} IN (SELECT so.officer_id FROM officers so WHERE {condition})"
 
 
-def _terms(sort: t.OfficerSort) -> list[OrderTerm]:
+def _terms(sort: OfficerSort) -> list[OrderTerm]:
     field = sort.field.value
     expression, _ = _sort_sql(field)
-    descending = sort.direction == t.SortDirection.DESC
+    descending = sort.direction == SortDirection.DESC
     return [OrderTerm(expression, descending, field), OrderTerm("o.officer_id", False, "officer_id")]
 
 
 async def _list_from_daily(
-    ctx: RequestContext, filter: t.OfficerFilter | None, window: Window, sort: t.OfficerSort,
+    ctx: RequestContext, filter: OfficerFilter | None, window: Window, sort: OfficerSort,
     first: int, after: str | None, offset: int, node_json: str | None = None,
-) -> t.OfficerConnection:
+) -> OfficerPage:
     params = Params()
     source, ctes = "officer_metrics_daily", ""
     if ctx.principal.scoped:  # every aggregate over the caller's loans only (SPEC §10)
@@ -272,29 +235,19 @@ async def _list_from_daily(
     rows = await ctx.fetch(sql, *params.values)
     total = int(rows[0]["total_count"])
     rows = [row for row in rows if row["officer_id"] is not None]
-    page = rows[:first]
-    edges = []
-    for row in page:
-        cursor = encode_cursor([row[f"cursor_{i}"] for i in range(len(terms))], terms)
-        if node_json:
-            node = t.Officer(
-                officer_id=row["officer_id"], officer_name=row["officer_name"], officer_phone=row["officer_phone"],
-                region=row["region"], branch=row["branch"], employment_status=row["employment_status"],
-                primary_channel=row["primary_channel"], rank=row["risk_rank"], had_float_gap=row["had_float_gap"],
-                window=window.key, prebuilt_json=orjson.Fragment(row["node_json"]),
-            )
-        else:
-            snapshot = snapshot_from_row(row, key_column="officer_id", cents=True)
-            node = officer_from_row(row, snapshot, window, row["risk_rank"])
-        edges.append(t.OfficerEdge(cursor=cursor, node=node))
-    return _connection(edges, total, has_next=len(rows) > first, has_previous=after is not None or offset > 0,
-                       window=window)
+    items = [
+        (encode_cursor([row[f"cursor_{i}"] for i in range(len(terms))], terms), row,
+         None if node_json else snapshot_from_row(row, key_column="officer_id", cents=True), row["risk_rank"])
+        for row in rows[:first]
+    ]
+    return OfficerPage(items, total, has_next=len(rows) > first, has_previous=after is not None or offset > 0,
+                       window=window, node_json=node_json is not None)
 
 
 async def _list_on_demand(
-    ctx: RequestContext, filter: t.OfficerFilter | None, window: Window, sort: t.OfficerSort,
+    ctx: RequestContext, filter: OfficerFilter | None, window: Window, sort: OfficerSort,
     first: int, after: str | None, offset: int,
-) -> t.OfficerConnection:
+) -> OfficerPage:
     params = Params()
     where = [scope_predicate(ctx.principal, params, branch="o.branch", region="o.region"),
              *_filters(filter, params)]
@@ -316,7 +269,7 @@ async def _list_on_demand(
     for position, (row, snap) in enumerate(sorted(rows, key=lambda item: -item[1].risk_score), start=1):
         ranks[row["officer_id"]] = first_position.setdefault(snap.risk_score, position)
     field = sort.field.value
-    descending = sort.direction == t.SortDirection.DESC
+    descending = sort.direction == SortDirection.DESC
     keys: list[tuple[Callable[[Any], Any], bool]] = [
         ((lambda item: item[0][field]) if field in TEXT_SORTS else (lambda item: _snapshot_value(item[1], field)),
          descending),
@@ -328,29 +281,12 @@ async def _list_on_demand(
         casts = [_sort_sql(t_.key)[1] for t_ in terms]
         ordered = after_in_memory(ordered, keys, decode_cursor(after, terms, casts))
     ordered = ordered[offset:]
-    page = ordered[:first]
-    edges = [
-        t.OfficerEdge(
-            cursor=encode_cursor([read(item) for read, _ in keys], terms),
-            node=officer_from_row(item[0], item[1], window, ranks[item[0]["officer_id"]]),
-        )
-        for item in page
+    items: list[tuple[str, asyncpg.Record, MetricSnapshot | None, int | None]] = [
+        (encode_cursor([read(item) for read, _ in keys], terms), item[0], item[1], ranks[item[0]["officer_id"]])
+        for item in ordered[:first]
     ]
-    return _connection(edges, len(rows), has_next=len(ordered) > first, has_previous=after is not None or offset > 0,
-                       window=window)
-
-
-def _connection(edges: list[t.OfficerEdge], total: int, *, has_next: bool, has_previous: bool,
-                window: Window) -> t.OfficerConnection:
-    return t.OfficerConnection(
-        edges=edges,
-        page_info=t.PageInfo(has_next_page=has_next, has_previous_page=has_previous,
-                             start_cursor=edges[0].cursor if edges else None,
-                             end_cursor=edges[-1].cursor if edges else None),
-        total_count=total,
-        calculation_date=window.end,
-        period_start=window.start,
-    )
+    return OfficerPage(items, len(rows), has_next=len(ordered) > first,
+                       has_previous=after is not None or offset > 0, window=window)
 
 
 async def metrics_for(ctx: RequestContext, officer_ids: Sequence[str], window: Window) -> dict[str, MetricSnapshot]:
@@ -441,7 +377,7 @@ async def history_snapshots(
         ORDER BY m.calculation_date""",
         *params.values,
     )
-    # a day whose fine groups are not kept (queued for restatement) is computed by the engine
+    # a day whose fine groups are missing (removed by hand) is computed by the engine, not read as zeros
     unkept = sorted({row["calculation_date"] for row in rows if not row["kept"]})
     computed = await _engine(ctx, officer_ids, [(day.replace(day=1), day) for day in unkept]) if unkept else {}
     if not loans_in_scope_only:  # an officer of the scope without loans in it that day: zeros
@@ -472,37 +408,51 @@ async def _empty_on_days(ctx: RequestContext, rows: Sequence[Any]) -> dict[tuple
     return out
 
 
-async def get_officer(ctx: RequestContext, officer_id: str) -> t.Officer | None:
+async def get_officer(ctx: RequestContext, officer_id: str) -> asyncpg.Record | None:
+    """The officer's row (``OFFICER_COLUMNS``, ``AUDIT_COLUMNS``), when in the caller's scope."""
     params = Params()
     where = [f"o.officer_id = {params.add(officer_id)}",
              scope_predicate(ctx.principal, params, branch="o.branch", region="o.region")]
-    row = await ctx.fetchrow(
+    return await ctx.fetchrow(
         f"SELECT {OFFICER_COLUMNS}, {AUDIT_COLUMNS} FROM officers o "
         f"LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id WHERE {' AND '.join(where)}",
         *params.values,
     )
-    return officer_from_row(row, None, None) if row is not None else None
 
 
-async def officer_metrics(ctx: RequestContext, officer: t.Officer, period: t.PeriodInput | None) -> t.OfficerMetrics:
+async def audit_rows(ctx: RequestContext, officer_ids: list[str]) -> list[asyncpg.Record]:
+    """The officers' audit records (``AUDIT_COLUMNS``, defaults when none exists), in the order asked."""
+    rows = await ctx.fetch(
+        f"SELECT o.officer_id, {AUDIT_COLUMNS} FROM officers o "
+        "LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id WHERE o.officer_id = ANY($1::text[])",
+        officer_ids,
+    )
+    found = {row["officer_id"]: row for row in rows}
+    return [found[key] for key in officer_ids]
+
+
+async def officer_metrics(
+    ctx: RequestContext, officer_id: str, period: Period | None, *, had_float_gap: bool,
+    prefetched: MetricSnapshot | None = None, prefetched_window: tuple[date, date] | None = None,
+) -> MetricSnapshot:
+    """The officer's metrics over ``period`` (batched across the officers of a page), or the
+    ``prefetched`` ones when they are that window's; an officer without loans in play gets zeros."""
     window = await resolve_window(ctx, period)
-    if officer.prefetched_metrics is not None and (period is None or officer.window == window.key):
-        return t.OfficerMetrics.of(officer.prefetched_metrics)
-    key = (str(officer.officer_id), window.start, window.end)
-    snapshot = await ctx.loaders.officer_metrics.load(key)
+    if prefetched is not None and (period is None or prefetched_window == window.key):
+        return prefetched
+    snapshot = await ctx.loaders.officer_metrics.load((officer_id, window.start, window.end))
     if snapshot is None:
         snapshot = await ctx.use(lambda conn: empty_snapshot(
-            conn, str(officer.officer_id), window.start, window.end, had_float_gap=officer.had_float_gap,
+            conn, officer_id, window.start, window.end, had_float_gap=had_float_gap,
             options=ctx.application.engine_options))
-    return t.OfficerMetrics.of(snapshot)
+    return snapshot
 
 
 async def officer_history(ctx: RequestContext, officer_id: str, start: date, end: date, *,
-                          outside_scope: bool = False) -> list[t.OfficerMetrics]:
+                          outside_scope: bool = False) -> list[MetricSnapshot]:
     if start > end:
         raise bad_request("startDate is after endDate", argument="startDate")
     if (end - start).days > 366:  # one row per day: the length is the cost
         raise bad_request("history spans at most 366 days", argument="endDate")
     loader = ctx.loaders.scoped_officer_history if outside_scope else ctx.loaders.officer_history
-    snapshots = await loader.load((officer_id, start, end))
-    return [t.OfficerMetrics.of(snapshot) for snapshot in snapshots]
+    return await loader.load((officer_id, start, end))

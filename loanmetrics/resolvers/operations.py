@@ -2,44 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import strawberry
+import asyncpg
 
-from loanmetrics.calculators.registry import BAND_RULE, RISK_BAND
-from loanmetrics.graph import types as t
-from loanmetrics.graph.auth import ADMIN_ROLES
-from loanmetrics.graph.errors import bad_request, forbidden
-from loanmetrics.resolvers.sql import Params, scope_predicate
+from loanmetrics.calculators.registry import BAND_RULE, RISK_BAND, Band
+from loanmetrics.db.params import Params
+from loanmetrics.principal import ADMIN_ROLES
+from loanmetrics.resolvers.errors import bad_request, forbidden
+from loanmetrics.resolvers.inputs import AuditStatus
+from loanmetrics.resolvers.sql import scope_predicate
 from loanmetrics.scheduler.recalculation import recalculate as run_recalculation
 
 if TYPE_CHECKING:
-    from loanmetrics.graph.request import RequestContext
+    from loanmetrics.resolvers.context import RequestContext
 
 MAX_RECALCULATION_DAYS = 93
 
 _RISK = BAND_RULE[RISK_BAND]
 
 
-def run_from_row(row: Any) -> t.CalculationRun:
-    return t.CalculationRun(
-        id=strawberry.ID(str(row["id"])), calculation_type=row["calculation_type"],
-        calculation_date=row["calculation_date"], start_date=row["start_date"], start_time=row["start_time"],
-        end_time=row["end_time"], duration_seconds=float(row["duration"]) if row["duration"] is not None else None,
-        records_processed=row["records_processed"], records_updated=row["records_updated"],
-        records_failed=row["records_failed"], status=row["status"], error_message=row["error_message"],
-    )
+@dataclass(frozen=True)
+class FilterChoices:
+    """What the dashboard's filters offer the caller (within its scope)."""
+
+    regions: list[str]
+    branches: list[str]
+    officers: list[tuple[str, str, str, str]]
+    """(officer_id, officer_name, branch, region), by name."""
+    channels: list[str]
+    loan_statuses: list[str]
+    risk_bands: list[Band]
+    audit_statuses: list[AuditStatus]
+    calculated_dates: list[date]
 
 
-async def calculation_runs(ctx: RequestContext, first: int) -> list[t.CalculationRun]:
+async def calculation_runs(ctx: RequestContext, first: int) -> list[asyncpg.Record]:
+    """The newest metric_calculation_log rows."""
     if not 0 <= first <= 500:
         raise bad_request("first must be between 0 and 500", argument="first")
-    rows = await ctx.fetch("SELECT * FROM metric_calculation_log ORDER BY id DESC LIMIT $1", first)
-    return [run_from_row(row) for row in rows]
+    return await ctx.fetch("SELECT * FROM metric_calculation_log ORDER BY id DESC LIMIT $1", first)
 
 
-async def recalculate(ctx: RequestContext, as_of: date | None, start: date | None) -> t.CalculationRun:
+async def recalculate(ctx: RequestContext, as_of: date | None, start: date | None) -> asyncpg.Record:
     """Admin: run the recalculation job now (synchronously; long backfills belong to the CLI)."""
     if ctx.principal.role not in ADMIN_ROLES:
         raise forbidden("only admins may recalculate")
@@ -59,10 +66,11 @@ async def recalculate(ctx: RequestContext, as_of: date | None, start: date | Non
     if result.status == "Completed":
         await application.after_commit()
     row = await ctx.fetchrow("SELECT * FROM metric_calculation_log WHERE id = $1", result.run_id)
-    return run_from_row(row)
+    assert row is not None  # the run logged itself before it returned
+    return row
 
 
-async def filter_options(ctx: RequestContext) -> t.FilterOptions:
+async def filter_options(ctx: RequestContext) -> FilterChoices:
     params = Params()
     officer_scope = scope_predicate(ctx.principal, params, branch="o.branch", region="o.region")
     loan_scope = scope_predicate(ctx.principal, params, branch="l.branch", region="l.region")
@@ -91,13 +99,12 @@ async def filter_options(ctx: RequestContext) -> t.FilterOptions:
         *params.values,
     )
     assert row is not None
-    return t.FilterOptions(
+    return FilterChoices(
         regions=list(row["regions"]), branches=list(row["branches"]),
-        officers=[t.OfficerOption(officer_id=strawberry.ID(o[0]), officer_name=o[1], branch=o[2], region=o[3])
-                  for o in row["officers"]],
+        officers=[(o[0], o[1], o[2], o[3]) for o in row["officers"]],
         channels=list(row["channels"]),
         loan_statuses=["Active", "Closed", "Written Off"],
         risk_bands=[*(band for band, _ in _RISK.levels), _RISK.otherwise],
-        audit_statuses=list(t.AuditStatus),
+        audit_statuses=list(AuditStatus),
         calculated_dates=list(row["dates"]),
     )

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from loanmetrics.graph.errors import bad_request
-from loanmetrics.resolvers.sql import Params
+from loanmetrics.db.params import Params
+from loanmetrics.resolvers.errors import bad_request
 
 MAX_PAGE_SIZE = 500
 

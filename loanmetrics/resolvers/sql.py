@@ -1,22 +1,10 @@
-"""Small helpers for parameterised SQL built from typed inputs: numbered parameters, caller
-scope predicates and LIKE patterns. Values always travel as bound parameters."""
+"""Small helpers for parameterised SQL built from typed inputs: caller scope predicates and LIKE
+patterns. Values always travel as bound parameters (``db.params.Params``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from loanmetrics.graph.auth import Principal
-
-
-class Params:
-    """Collects bound values and hands out their ``$n`` placeholders."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def add(self, value: Any, cast: str = "") -> str:
-        self.values.append(value)
-        return f"${len(self.values)}{'::' + cast if cast else ''}"
+from loanmetrics.db.params import Params
+from loanmetrics.principal import Principal
 
 
 def scope_predicate(principal: Principal, params: Params, *, branch: str, region: str) -> str:

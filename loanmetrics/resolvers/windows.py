@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from loanmetrics.graph.errors import bad_request
+from loanmetrics.resolvers.errors import bad_request
+from loanmetrics.resolvers.inputs import Period
 from loanmetrics.resolvers.metric_rows import latest_calculated_date
 
 if TYPE_CHECKING:
-    from loanmetrics.graph.request import RequestContext
-
-
-class Period(Protocol):
-    start_date: date | None
-    end_date: date | None
+    from loanmetrics.resolvers.context import RequestContext
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,8 @@ async def daily_rows_exist(ctx: RequestContext, table: str, day: date) -> bool:
 
 async def fine_groups_kept(ctx: RequestContext, day: date) -> bool:
     """Whether ``day``'s fine groups (metric_fine_daily) are kept, so a scoped caller's metrics
-    can be rolled up from them (a date queued for restatement has daily rows but no groups)."""
+    can be rolled up from them. A restatement writes them with the daily rows; a date without
+    them (rows removed by hand) is computed by the engine rather than read as zeros."""
     key = f"fine:{day.isoformat()}"
     if key not in ctx.memo:
         ctx.memo[key] = bool(await ctx.fetchval(

@@ -96,16 +96,14 @@ async def _run(
         if incremental and await _calculated(conn, as_of):
             full_dates = []
         changes = await _pending_changes(conn)
-        changed_dates: list[date] = []
-        kept: set[date] = set()
+        delta_dates: list[date] = []
+        if changes.restate_from is not None:  # a request to restate whole (a migration adding a metric)
+            requested = await daily_metrics.calculated_dates(conn, _earliest(changes.restate_from), as_of)
+            full_dates = sorted({*full_dates, *requested})
         if changes.from_date is not None:
-            first = changes.from_date if changes.from_date != date.min else date(1900, 1, 1)
-            found, kept = await daily_metrics.calculated_dates(conn, first, as_of)
             restated = set(full_dates)
-            changed_dates = [d for d in found if d not in restated]
-        # dates calculated before fine groups were kept cannot take deltas: restate them whole
-        full_dates = sorted({*full_dates, *(d for d in changed_dates if d not in kept)})
-        delta_dates = [d for d in changed_dates if d in kept]
+            delta_dates = [d for d in await daily_metrics.calculated_dates(conn, _earliest(changes.from_date), as_of)
+                           if d not in restated]
         total = len(full_dates) + len(delta_dates)
         done = written = 0
         for chunk in _chunks(full_dates):
@@ -133,32 +131,43 @@ async def _run(
 class Changes:
     """What this run's snapshot says changed since the last run: the change-log rows and the
     earliest date they touch, the officers whose own attributes changed (every loan of theirs
-    is recomputed), and the before-images of the loans ingestion changed."""
+    is recomputed), the before-images of the loans ingestion changed, and the earliest date of a
+    request to restate every calculated date from there whole (``restate_from``): a change-log
+    row naming no officer, branch or region, which ingestion never writes. A migration that adds
+    a component to the fine groups ends with one, since its stored groups cannot take deltas."""
 
     ids: list[int]
     from_date: date | None
     officer_wide: list[str]
     prior_ids: list[int]
     loans: list[str]
+    restate_from: date | None = None
 
 
 async def _pending_changes(conn: asyncpg.Connection) -> Changes:
-    rows = await conn.fetch("SELECT id, officer_id, branch, from_date FROM metric_dirty")
+    rows = await conn.fetch("SELECT id, officer_id, branch, region, from_date FROM metric_dirty")
     prior = await conn.fetch("SELECT id, loan_id FROM loan_state_prior")
     from_dates = [r["from_date"] for r in rows if r["from_date"] is not None]
+    requests = [r["from_date"] for r in rows if r["from_date"] is not None
+                and r["officer_id"] is None and r["branch"] is None and r["region"] is None]
     return Changes(
         ids=[r["id"] for r in rows],
         from_date=min(from_dates) if from_dates else None,
         officer_wide=sorted({r["officer_id"] for r in rows if r["branch"] is None and r["officer_id"] is not None}),
         prior_ids=[r["id"] for r in prior],
         loans=sorted({r["loan_id"] for r in prior}),
+        restate_from=min(requests) if requests else None,
     )
+
+
+def _earliest(day: date) -> date:
+    """A change-log date as a bound for the calculated dates ('-infinity' reads as date.min)."""
+    return day if day != date.min else date(1900, 1, 1)
 
 
 async def _calculated(conn: asyncpg.Connection, day: date) -> bool:
     """Whether a completed run already calculated ``day``."""
-    found, _ = await daily_metrics.calculated_dates(conn, day, day)
-    return bool(found)
+    return bool(await daily_metrics.calculated_dates(conn, day, day))
 
 
 def _days(first: date, last: date) -> list[date]:
