@@ -147,3 +147,18 @@ def test_the_wheel_carries_every_file_the_pages_serve() -> None:
     assert uncovered == []
     assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License")
     assert config["project"]["license"] == "Apache-2.0"
+
+
+def test_every_setting_is_documented() -> None:
+    """A setting nobody can find is a setting nobody sets: DEPLOYMENT.md's table names each one."""
+    from loanmetrics.settings import Settings
+
+    deployment = (ROOT / "docs" / "DEPLOYMENT.md").read_text()
+    missing = []
+    for name, field in Settings.model_fields.items():
+        aliases = [str(a) for a in getattr(field.validation_alias, "choices", [])]
+        names = [a for a in aliases if a.isupper()] or [f"LOANMETRICS_{name.upper()}"]
+        short = f"_{name.upper()}"  # a row may list siblings as `LOANMETRICS_GZIP_LEVEL`, `_BROTLI_QUALITY`
+        if not any(n in deployment for n in names) and f"`{short}`" not in deployment:
+            missing.append(names[0])
+    assert missing == []
