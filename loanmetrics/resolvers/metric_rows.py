@@ -283,8 +283,11 @@ def snapshot_from_row(row: SnapshotRow, *, key_column: str, cents: bool) -> Metr
     return MetricSnapshot(row, key_column=key_column, cents=cents)
 
 
-async def latest_calculated_date(conn: asyncpg.Connection) -> date | None:
-    value: date | None = await conn.fetchval("SELECT max(calculation_date) FROM officer_metrics_daily")
+async def latest_calculated_date(conn: asyncpg.Connection, business_date: date) -> date | None:
+    """The latest calculated date not after the business date: rows dated later (written before
+    the business date was set back, or by hand) never become the default window."""
+    value: date | None = await conn.fetchval(
+        "SELECT max(calculation_date) FROM officer_metrics_daily WHERE calculation_date <= $1", business_date)
     return value
 
 
