@@ -50,7 +50,7 @@ async def calculation_runs(ctx: RequestContext, first: int) -> list[Mapping[str,
         raise bad_request("first must be between 0 and 500", argument="first")
     rows = await ctx.fetch("SELECT * FROM metric_calculation_log ORDER BY id DESC LIMIT $1", first)
     if ctx.principal.role in ADMIN_ROLES:
-        return list(rows)
+        return [dict(row) for row in rows]
     return [{**dict(row), "error_message": None if row["error_message"] is None else HIDDEN_RUN_ERROR}
             for row in rows]
 
