@@ -328,11 +328,22 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _recalc(args: argparse.Namespace) -> int:
+    from loanmetrics.clock import BusinessClock
     from loanmetrics.seeding import recalculate_with_progress
 
     settings = load_settings()
     if args.start is not None and args.start > (args.as_of or args.start):
         print(f"error: --from {args.start} is after --as-of {args.as_of}", file=sys.stderr)
+        return 2
+
+    business_date = BusinessClock(timezone=settings.timezone, fixed=settings.today).today()
+    if args.as_of is not None and args.as_of > business_date:
+        print(f"error: --as-of {args.as_of} is after the business date {business_date} "
+              "(LOANMETRICS_TODAY, else today)", file=sys.stderr)
+        return 2
+    if args.as_of is None and args.start is not None and args.start > business_date:
+        print(f"error: --from {args.start} is after the business date {business_date} "
+              "(LOANMETRICS_TODAY, else today)", file=sys.stderr)
         return 2
 
     async def run() -> tuple[str, int, int, str | None]:

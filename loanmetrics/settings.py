@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from loanmetrics.calculators.bands import BandThresholds
+from loanmetrics.db.url import split_url
 
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
             raise ValueError("must be a postgresql:// URL")
+        split_url(value)  # an UnsupportedUrlError (a ValueError) names the query parameter
         return value
 
     @field_validator("jwt_issuer", "jwt_audience")

@@ -397,3 +397,31 @@ async def test_a_schedule_that_only_loses_rows_is_seen_by_the_next_read(client, 
     # principal stays loan_amount - paid (3000 - 2000); interest and fees due drop to what the two
     # paid installments carried (20 + 20), all paid: total_out 1000 + 10 + 10 before, 1000 after
     assert (first["totalOutstanding"], second["totalOutstanding"]) == (1020.0, 1000.0)
+
+
+BIG = "100000000000000000000000000000"
+
+
+@pytest.mark.parametrize("value", [BIG, "-" + BIG, "1e400", "-1e400"])
+async def test_huge_numbers_in_the_envelope_are_400_naming_the_field(client, app, db, value):
+    loan = orjson.dumps(small_book()["data"]["loans"][1]).decode()
+    body = f'{{"data": {{"loans": [{loan}]}}, "sync_type": {value}}}'
+    response = await client.post(SYNC, content=body.encode(), headers=bearer(app, "etl"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"]["field"] == "sync_type"
+    assert (await counts(db))["loans"] == 0
+
+
+@pytest.mark.parametrize(("name", "value", "code"), [
+    ("loan_amount", BIG, "AMOUNT_TOO_LARGE"), ("loan_amount", "1e400", "AMOUNT_TOO_LARGE"),
+    ("loan_amount", "-1e400", "NEGATIVE_AMOUNT"), ("loan_term_days", BIG, "OUT_OF_RANGE"),
+    ("loan_term_days", "1e400", "INVALID_TYPE"), ("interest_rate", BIG, "INVALID_RATE"),
+    ("interest_rate", "1e400", "INVALID_RATE"), ("loan_id", BIG, "INVALID_TYPE"),
+])
+async def test_huge_numbers_in_a_record_are_rejected_with_their_path(client, app, db, name, value, code):
+    loan = dict(small_book()["data"]["loans"][1], **{name: "PLACEHOLDER"})
+    body = orjson.dumps({"data": {"loans": [loan]}}).replace(b'"PLACEHOLDER"', value.encode())
+    response = await client.post(SYNC, content=body, headers=bearer(app, "etl"))
+    assert response.status_code == 207, response.text
+    assert [(e["field"], e["error_code"]) for e in response.json()["errors"]] == [(f"data.loans[0].{name}", code)]
+    assert (await counts(db))["loans"] == 0

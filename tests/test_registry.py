@@ -63,9 +63,9 @@ def test_every_entry_refers_to_declared_entries() -> None:
 
 
 async def test_migrated_tables_have_exactly_the_registry_columns(db: Database) -> None:
-    """The daily tables hold every daily component (money NUMERIC(15,2), counts integer) and every
+    """The daily tables hold every daily component (money NUMERIC(20,2), sums of loans; counts integer) and every
     ratio (NUMERIC(20,6)); metric_fine_daily every component (bigint); and nothing else."""
-    daily = {c.name: ("numeric", 15, 2) if c.money else ("integer", 32, 0) for c in registry.COMPONENTS if c.daily}
+    daily = {c.name: ("numeric", 20, 2) if c.money else ("integer", 32, 0) for c in registry.COMPONENTS if c.daily}
     daily.update({r.name: ("numeric", 20, 6) for r in registry.RATIOS})
     fine = {c.name: ("bigint", 64, 0) for c in registry.COMPONENTS}
     async with db.raw_reader() as conn:

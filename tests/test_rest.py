@@ -776,6 +776,13 @@ BAD_BODIES = [
     (STATUS, b'{"status": "Resolved", "expected_version": true}', "expected_version"),
     (STATUS, b'{"status": "Resolved", "expected_version": 1.5}', "expected_version"),
     (STATUS, b'{"status": "Resolved", "expected_version": 99999999999}', "expected_version"),
+    (STATUS, b'{"status": "Resolved", "expected_version": 100000000000000000000000000000}', "expected_version"),
+    (STATUS, b'{"status": "Resolved", "expected_version": -18446744073709551616}', "expected_version"),
+    (STATUS, b'{"status": "Resolved", "expected_version": 1e300}', "expected_version"),
+    (STATUS, b'{"status": "Resolved", "expected_version": 1e400}', None),
+    (STATUS, b'{"status": "Resolved", "expected_version": -1e400}', None),
+    (ACTIONS, b'{"action_type": "call", "notes": 1e400}', None),
+    (ASSIGNEE, b'{"assignee_id": 100000000000000000000000000000}', "assignee_id"),
     (STATUS, b'{"status": "Resolved", "notes": 5}', "notes"),
     (STATUS, b'{"status": "Resolved", "notes": "' + b"n" * 2001 + b'"}', "notes"),
     (ACTIONS, b'{"notes": "x"}', "action_type"),
@@ -869,3 +876,11 @@ async def test_openapi_document_lists_exactly_the_eleven_paths(rest: Rest, clien
     assert body["required"] == ["status"]
     assert set(body["properties"]) == {"status", "notes", "expected_version"}
     assert "409" in status["responses"]
+
+
+async def test_a_huge_integer_is_shown_as_its_digits(rest: Rest) -> None:
+    """orjson reads 10^29 as a whole float; the value in the details must still encode (a 500 before)."""
+    body = b'{"status": "Resolved", "expected_version": 100000000000000000000000000000}'
+    error = await rest.error("PUT", STATUS, 400, "auditor", content=body)
+    assert error["details"] == {"field": "expected_version", "expected": "an integer >= 0 and <= 2147483647",
+                                "value": "99999999999999991433150857216"}

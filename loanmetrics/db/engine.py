@@ -11,6 +11,8 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from loanmetrics.db.url import split_url
+
 # JIT makes the metric queries ~50% slower (ENGINEERING.md); turn it off for every session.
 # random_page_cost 1.1 (SSD / cached working set): batch statements touching a few thousand
 # loans then probe the primary keys instead of scanning million-row tables.
@@ -18,15 +20,23 @@ SERVER_SETTINGS = {"jit": "off", "random_page_cost": "1.1", "application_name": 
 
 
 def asyncpg_url(url: str) -> str:
-    """Normalise any postgres URL to the SQLAlchemy asyncpg dialect."""
-    parsed = make_url(url)
+    """Normalise any postgres URL to the SQLAlchemy asyncpg dialect, without its query (the
+    libpq parameters reach asyncpg as ``connect_kwargs``)."""
+    parsed = make_url(split_url(url)[0])
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 def libpq_url(url: str) -> str:
-    """The same URL without a SQLAlchemy driver suffix (for asyncpg.connect and psql)."""
-    parsed = make_url(url)
+    """The same URL without a SQLAlchemy driver suffix or query (for asyncpg.connect, with
+    ``connect_kwargs``)."""
+    parsed = make_url(split_url(url)[0])
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def connect_kwargs(url: str, *, timeout: float | None = None) -> dict[str, Any]:
+    """asyncpg keywords for a connection to ``url``: the service's session settings and what the
+    URL's libpq parameters ask (sslmode, connect_timeout, application_name)."""
+    return split_url(url)[1].kwargs(SERVER_SETTINGS, timeout=timeout)
 
 
 def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
@@ -35,7 +45,7 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngin
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"server_settings": dict(SERVER_SETTINGS)},
+        connect_args=connect_kwargs(url),
         **kwargs,
     )
 
@@ -68,9 +78,9 @@ class Database:
     async def open_query_pool(self, *, max_size: int = 20) -> None:
         """Open the pool API requests read from (connections are made on first use)."""
         if self.query_pool is None:
+            url = self.read_url or self.url
             self.query_pool = await asyncpg.create_pool(
-                libpq_url(self.read_url or self.url), min_size=0, max_size=max_size,
-                server_settings=dict(SERVER_SETTINGS), reset=_keep_session,
+                libpq_url(url), min_size=0, max_size=max_size, reset=_keep_session, **connect_kwargs(url),
             )
 
     @asynccontextmanager

@@ -89,15 +89,25 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
                 pending.append(nested)
 
 
-CLOSED_CONNECTION = ("connection is closed", "connection was closed")
+# asyncpg's InterfaceError texts for a connection or pool that is gone: closed by the server, a
+# pool proxy detached when its lost connection was released ("connection has been released back
+# to the pool"), a pool closed under the request at shutdown. Others ("another operation is in
+# progress") are faults of our code, not outages.
+CLOSED_CONNECTION = ("connection is closed", "connection was closed", "released back to the pool",
+                     "pool is closing", "pool is closed")
+# SQLSTATE class 08 (connection exceptions: lost, refused, rejected, resolution unknown) and the
+# class 57 errors that end a session (not 57014, a cancelled statement: a statement timeout).
+_LOST = (
+    asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.DatabaseDroppedError, asyncpg.exceptions.IdleSessionTimeoutError,
+)
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` (or its cause) means the database could not be reached or the connection
     was lost (a 503 the client retries), as opposed to a fault of the request or of our code."""
-    if isinstance(exc, OperationalError | ConnectionError | OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
-        return True
-    if isinstance(exc, asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError):
+    if isinstance(exc, (OperationalError, ConnectionError, OSError, *_LOST)):
         return True
     # a connection dropped mid-operation leaves asyncpg's protocol in a state it cannot leave
     # ("cannot switch to state 12"); a stale statement cache is no outage

@@ -33,7 +33,8 @@ from loanmetrics.calculators import registry
 
 metadata = MetaData()
 
-MONEY = Numeric(15, 2)
+MONEY = Numeric(15, 2)  # one record's amount (ingestion bounds it by MAX_MONEY)
+SUM_MONEY = Numeric(20, 2)  # a sum over loans: the daily tables and PAR15 snapshots (migration 0002)
 RATIO = Numeric(20, 6)
 
 
@@ -352,7 +353,7 @@ par15_snapshots = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("officer_id", Text, nullable=False),
     Column("snapshot_date", Date, nullable=False),
-    Column("par15_exposure", MONEY, nullable=False),
+    Column("par15_exposure", SUM_MONEY, nullable=False),
     Column("par15_count", Integer, nullable=False),
     *_timestamps(),
     UniqueConstraint("officer_id", "snapshot_date", name="uq_par15_officer_date"),
@@ -362,9 +363,9 @@ par15_snapshots = Table(
 
 def _metric_columns() -> list[Column[object]]:
     """The SPEC §3 daily-metric columns, shared by the officer and branch tables: the registry's
-    components (money NUMERIC(15,2), counts INTEGER) and ratios (NUMERIC(20,6))."""
+    components (money NUMERIC(20,2): sums of loans, counts INTEGER) and ratios (NUMERIC(20,6))."""
     columns: list[Column[object]] = [Column("period_start", Date, nullable=False)]
-    columns += [Column(c.name, MONEY if c.money else Integer, nullable=False)
+    columns += [Column(c.name, SUM_MONEY if c.money else Integer, nullable=False)
                 for c in registry.COMPONENTS if c.daily]
     columns += [Column(r.name, RATIO) for r in registry.RATIOS]
     columns += [

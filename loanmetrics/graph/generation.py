@@ -14,7 +14,7 @@ import asyncio
 import asyncpg
 
 from loanmetrics.db import generation
-from loanmetrics.db.engine import SERVER_SETTINGS, libpq_url
+from loanmetrics.db.engine import connect_kwargs, libpq_url
 
 GENERATION_QUERY = generation.CURRENT
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -30,6 +30,7 @@ class GenerationReader:
 
     def __init__(self, database_url: str) -> None:
         self._url = libpq_url(database_url)
+        self._connect_kwargs = connect_kwargs(database_url, timeout=CONNECT_TIMEOUT_SECONDS)
         self._connection: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
         self._started = 0  # reads started so far
@@ -85,9 +86,7 @@ class GenerationReader:
 
     async def _connect(self) -> asyncpg.Connection:
         if self._connection is None or self._connection.is_closed():
-            self._connection = await asyncpg.connect(
-                self._url, timeout=CONNECT_TIMEOUT_SECONDS, server_settings=dict(SERVER_SETTINGS)
-            )
+            self._connection = await asyncpg.connect(self._url, **self._connect_kwargs)
         return self._connection
 
     def _discard(self) -> None:

@@ -114,7 +114,7 @@ class MetricSnapshot:
         """One money amount (exact Decimal) or count."""
         value = self._row[name]
         if name in _MONEY:
-            # daily-table money is NUMERIC(15,2) already; engine money is integer cents
+            # daily-table money is NUMERIC(20,2) already; engine money is integer cents
             return engine.cents(value) if self._cents else Decimal(value)
         return int(value)
 
@@ -232,7 +232,7 @@ def daily_snapshot_columns(alias: str, bands: BandThresholds, *, float_gap: bool
 _FINE_SUMS = ", ".join(f"sum(f.{c.name})::bigint AS {c.name}" for c in registry.COMPONENTS if c.daily)
 _IN_SCOPE_COMPONENTS = ", ".join(f"coalesce(s.{c.name}, 0) AS {c.name}" for c in registry.COMPONENTS if c.daily)
 _STORED_FORM = ", ".join([
-    *(f"(sc.{c.name} / 100.0)::numeric(15,2) AS {c.name}" if c.money else f"sc.{c.name}"
+    *(f"(sc.{c.name} / 100.0)::numeric(20,2) AS {c.name}" if c.money else f"sc.{c.name}"
       for c in registry.COMPONENTS if c.daily),
     *(f"CASE WHEN abs(sc.{r.name}) < 100000000000000 THEN round(sc.{r.name}, 6) END::numeric(20,6) AS {r.name}"
       for r in registry.RATIOS),
@@ -283,8 +283,11 @@ def snapshot_from_row(row: SnapshotRow, *, key_column: str, cents: bool) -> Metr
     return MetricSnapshot(row, key_column=key_column, cents=cents)
 
 
-async def latest_calculated_date(conn: asyncpg.Connection) -> date | None:
-    value: date | None = await conn.fetchval("SELECT max(calculation_date) FROM officer_metrics_daily")
+async def latest_calculated_date(conn: asyncpg.Connection, business_date: date) -> date | None:
+    """The latest calculated date not after the business date: rows dated later (written before
+    the business date was set back, or by hand) never become the default window."""
+    value: date | None = await conn.fetchval(
+        "SELECT max(calculation_date) FROM officer_metrics_daily WHERE calculation_date <= $1", business_date)
     return value
 
 

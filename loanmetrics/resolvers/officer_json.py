@@ -87,7 +87,7 @@ def _object(
 
 
 def _money(aliases: _Aliases, column: str) -> str:
-    """A stored NUMERIC(15,2) amount as the double nearest its exact value (Python: cents / 100)."""
+    """A stored NUMERIC(20,2) amount as the double nearest its exact value (Python: cents / 100)."""
     return f"{aliases.daily}.{column}::float8"
 
 

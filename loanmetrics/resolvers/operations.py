@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -39,11 +40,19 @@ class FilterChoices:
     calculated_dates: list[date]
 
 
-async def calculation_runs(ctx: RequestContext, first: int) -> list[asyncpg.Record]:
-    """The newest metric_calculation_log rows."""
+HIDDEN_RUN_ERROR = "the run failed; its error is shown to administrators"
+
+
+async def calculation_runs(ctx: RequestContext, first: int) -> list[Mapping[str, Any]]:
+    """The newest metric_calculation_log rows. A failed run's error_message is the database's own
+    text (statements, column names, values): only an admin sees it, others a generic line."""
     if not 0 <= first <= 500:
         raise bad_request("first must be between 0 and 500", argument="first")
-    return await ctx.fetch("SELECT * FROM metric_calculation_log ORDER BY id DESC LIMIT $1", first)
+    rows = await ctx.fetch("SELECT * FROM metric_calculation_log ORDER BY id DESC LIMIT $1", first)
+    if ctx.principal.role in ADMIN_ROLES:
+        return [dict(row) for row in rows]
+    return [{**dict(row), "error_message": None if row["error_message"] is None else HIDDEN_RUN_ERROR}
+            for row in rows]
 
 
 async def recalculate(ctx: RequestContext, as_of: date | None, start: date | None) -> asyncpg.Record:

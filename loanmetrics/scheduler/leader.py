@@ -11,7 +11,7 @@ import logging
 
 import asyncpg
 
-from loanmetrics.db.engine import SERVER_SETTINGS, libpq_url
+from loanmetrics.db.engine import connect_kwargs, libpq_url
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ class LeaderLock:
 
     def __init__(self, database_url: str, key: int = LEADER_LOCK_KEY) -> None:
         self.url = libpq_url(database_url)
+        self._connect_kwargs = connect_kwargs(database_url, timeout=5)
         self.key = key
         self._conn: asyncpg.Connection | None = None
 
@@ -36,7 +37,7 @@ class LeaderLock:
                 log.warning("lost the scheduler leader connection")
                 self._conn = None
         try:
-            conn = await asyncpg.connect(self.url, server_settings=dict(SERVER_SETTINGS), timeout=5)
+            conn = await asyncpg.connect(self.url, **self._connect_kwargs)
         except (asyncpg.PostgresError, OSError):
             return False
         if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key):

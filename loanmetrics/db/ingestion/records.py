@@ -15,7 +15,9 @@ from pydantic import BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-MAX_MONEY = Decimal("9999999999999.99")  # NUMERIC(15,2)
+# The largest amount of any money field (docs/ARCHITECTURE.md, "Money bounds"): far below what
+# NUMERIC(15,2) holds, so a loan's own running totals and every group's sums fit their columns.
+MAX_MONEY = Decimal("9999999999.99")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -70,7 +72,7 @@ MONEY_FIELDS = frozenset({
     "waiver_amount", "principal_due", "interest_due", "fee_due", "total_due",
 })
 IsoDate = Annotated[date, BeforeValidator(_parse_date)]
-# Native pydantic-core constraints (no Python call per value): >= 0, NUMERIC(15,2), whole cents.
+# Native pydantic-core constraints (no Python call per value): >= 0, <= MAX_MONEY, whole cents.
 Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=2, allow_inf_nan=False)]
 Rate = Annotated[Decimal, BeforeValidator(_parse_rate)]
 # PostgreSQL text cannot hold NUL: refuse it here rather than fail the batch's statement. Text

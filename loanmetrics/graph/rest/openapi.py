@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loanmetrics.db.ingestion.payload import ENTITIES, SYNC_TYPES
+from loanmetrics.db.ingestion.records import MAX_MONEY
 from loanmetrics.graph.context import application_of
 from loanmetrics.graph.rest.common import Endpoint
 from loanmetrics.graph.rest.params import EARLIEST_DATE, Kind, Param, Where
@@ -183,7 +184,11 @@ def _etl_sync() -> dict[str, Any]:
     return {"post": {
         "operationId": "etl_sync",
         "summary": "Ingest one ETL batch (SPEC §4): validate, upsert, derive the computed loan fields",
-        "description": f"Not a GraphQL wrapper. {_roles(ETL_ROLES)}",
+        "description": "Not a GraphQL wrapper. Money fields (loan_amount, fee_amount, payment_amount, principal_paid, "
+                       "interest_paid, fees_paid, penalty_paid, waiver_amount, principal_due, interest_due, fee_due, "
+                       f"total_due) are JSON numbers or decimal strings in whole cents from 0 to {MAX_MONEY}; a "
+                       "larger one, or a loan whose interest_rate implies more interest than that, is rejected "
+                       f"with AMOUNT_TOO_LARGE and its field path. {_roles(ETL_ROLES)}",
         "tags": ["etl"],
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {

@@ -96,11 +96,23 @@ class Param:
         return f"{least} of at most {self.max_length} characters"
 
     def invalid(self, value: Any, message: str | None = None) -> RestError:
-        shown = value if not isinstance(value, str) else value[:100]
+        shown = _shown(value)
         details: dict[str, Any] = {self.detail_key: self.name, "expected": self.expected(), "value": shown}
         if self.kind == Kind.CHOICE:
             details["allowed"] = list(self.choices)
         return RestError(400, "BAD_REQUEST", message or f"{self.name} must be {self.expected()}", details)
+
+
+def _shown(value: Any) -> Any:
+    """A rejected value as the error details can carry it: text cut to 100 characters, and an
+    integer beyond JSON's 64-bit range (a body's 1e30 read as a whole number) as its digits,
+    which orjson could not encode (the 400 became a 500)."""
+    if isinstance(value, str):
+        return value[:100]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        text = str(value)
+        return text if len(text) <= 100 else f"{text[:40]}...({len(text)} digits)"
+    return value
 
 
 def parse_text(param: Param, raw: str) -> Any:
