@@ -144,11 +144,15 @@ def require_role(principal: Principal, allowed: frozenset[Role]) -> None:
 
 
 def _string_tuple(value: object) -> tuple[str, ...]:
+    """A scope claim's names. Absent (None) is unscoped; present it must name at least one branch
+    or region: an empty list or name would otherwise read as "no restriction", all access."""
     if value is None:
         return ()
     if isinstance(value, str):
-        return (value,)
+        value = [value]
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        if not value or not all(item.strip() for item in value):
+            raise AuthError(401, "UNAUTHENTICATED", "the token's scope claims are empty")
         return tuple(value)
     raise AuthError(401, "UNAUTHENTICATED", "the token's scope claims are malformed")
 
