@@ -119,6 +119,7 @@ async def test_a_scoped_viewers_drilldown_csv_has_only_its_rows_and_masked_phone
     unmasked = {row["loan_id"]: row["customer_phone"] for row in everyone}
     for line in table[1:]:
         masked = mask_phone(unmasked[line[loan]])
+        assert masked is not None
         assert line[phone] == ("'" + masked if masked.startswith("+") else masked)
         assert line[phone] != unmasked[line[loan]]
 
@@ -173,8 +174,9 @@ def test_cells():
 
 def test_encoded_rows_quote_text_by_column_and_keep_negative_numbers():
     columns = (Out("name", None), Out("balance", None, Json.NUMBER), Out("days", None, Json.INTEGER))
-    rows = [{"name": "-2-3", "balance": -1250.5, "days": -3}, {"name": "=cmd", "balance": "-7.25", "days": 4},
-            {"name": "Ada", "balance": None, "days": 0}]
+    rows: list[dict[str, Any]] = [{"name": "-2-3", "balance": -1250.5, "days": -3},
+                                  {"name": "=cmd", "balance": "-7.25", "days": 4},
+                                  {"name": "Ada", "balance": None, "days": 0}]
     assert encode_rows(columns, rows, header=True).decode() == (
         "name,balance,days\r\n'-2-3,-1250.5,-3\r\n'=cmd,-7.25,4\r\nAda,,0\r\n")
 

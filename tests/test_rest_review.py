@@ -125,8 +125,9 @@ def _envelope(response: httpx.Response) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert set(body) == {"success", "error"}
     assert body["success"] is False
-    assert set(body["error"]) == {"code", "message", "details"}
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}
+    return error
 
 
 @pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/metrics/officers/OFF0001/extra", "/api/v1",
