@@ -21,6 +21,7 @@ from loanmetrics.db import failures, generation, migrate
 from loanmetrics.db.embedded import EmbeddedPostgres
 from loanmetrics.db.engine import Database, libpq_url
 from loanmetrics.db.metric_engine import EngineOptions
+from loanmetrics.graph.auth import verification_key
 from loanmetrics.graph.cache import ResponseCache
 from loanmetrics.graph.persisted_queries import PersistedQueryStore
 from loanmetrics.graph.telemetry import Telemetry
@@ -155,8 +156,8 @@ def create_application(settings: Settings) -> Application:
 
 def check_serving(settings: Settings, host: str) -> None:
     """Rules for a listening server: tokens must be verifiable; auth off only on loopback."""
-    if settings.auth_enabled and settings.jwt_public_key is not None and not settings.jwt_public_key.strip():
-        raise ConfigurationError("configuration error: LOANMETRICS_JWT_PUBLIC_KEY: is empty")
+    if settings.auth_enabled and settings.jwt_public_key is not None:
+        verification_key(settings)
     if settings.auth_enabled and settings.jwt_public_key is None:
         settings.signing_secret()
     if not settings.auth_enabled and not is_loopback(host):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -329,6 +330,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 def _recalc(args: argparse.Namespace) -> int:
     from loanmetrics.clock import BusinessClock
+    from loanmetrics.scheduler.recalculation import RunResult
     from loanmetrics.seeding import recalculate_with_progress
 
     settings = load_settings()
@@ -346,19 +348,26 @@ def _recalc(args: argparse.Namespace) -> int:
               "(LOANMETRICS_TODAY, else today)", file=sys.stderr)
         return 2
 
-    async def run() -> tuple[str, int, int, str | None]:
+    async def run() -> RunResult:
         async with _started(settings) as application:
-            result = await recalculate_with_progress(
+            return await recalculate_with_progress(
                 application, as_of=args.as_of or application.clock.today(), start=args.start,
                 calculation_type="backfill" if args.start else "scheduled" if args.incremental else "manual",
                 incremental=args.incremental,
             )
-            return result.status, result.dates, result.rows_written, result.error
 
     started = time.perf_counter()
-    status, dates, rows, error = asyncio.run(run())
+    # The job logs a failure with its traceback for the server's log; here the run's own line says it.
+    job_log = logging.getLogger("loanmetrics.scheduler.recalculation")
+    job_log.disabled = True
+    try:
+        result = asyncio.run(run())
+    finally:
+        job_log.disabled = False
+    status, dates, rows = result.status, result.dates, result.rows_written
     if status != "Completed":
-        print(f"recalculation failed: {error}", file=sys.stderr)
+        reason = " ".join((result.error or "unknown error").split())
+        print(f"error: recalculation run {result.run_id} failed (recorded as Failed): {reason}", file=sys.stderr)
         return 1
     print(f"recalculated {dates} dates ({rows:,} rows) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -228,6 +229,14 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigurationError(describe_validation_error(exc)) from None
+    except tomllib.TOMLDecodeError as exc:  # the file is read while the settings are built
+        raise ConfigurationError(f"{_CONFIG_ERROR}: {config_file}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ConfigurationError(f"{_CONFIG_ERROR}: cannot read {config_file}: {reason}") from None
+
+
+_CONFIG_ERROR = "configuration error: LOANMETRICS_CONFIG"
 
 
 def is_loopback(host: str) -> bool:

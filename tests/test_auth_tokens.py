@@ -153,3 +153,38 @@ async def test_a_token_for_another_issuer_is_401_over_http(clean_database_url):
             assert theirs.json()["error"]["message"] == "the token is not for this server (its issuer)"
     finally:
         await application.stop()
+
+
+@pytest.mark.parametrize("claims", [{"branches": []}, {"regions": []}, {"branches": ""}, {"regions": " "},
+                                    {"branches": ["Ikeja", ""]}, {"branches": [], "regions": ["Lagos"]}])
+def test_a_present_but_empty_scope_claim_is_refused(claims):
+    """An empty scope is not "every branch": the token is refused rather than read as unscoped."""
+    verifier = TokenVerifier(make_settings(None))
+    assert _refusal(verifier, token(exp=int(time.time()) + 60, **claims)) == "the token's scope claims are empty"
+    # absent claims are unscoped, as before
+    unscoped = verifier.authenticate(f"Bearer {token(exp=int(time.time()) + 60)}")
+    assert (unscoped.branches, unscoped.regions) == ((), ())
+
+
+async def test_an_empty_scope_claim_is_401_over_http(clean_database_url):
+    import httpx
+
+    from loanmetrics.application import create_application
+    from loanmetrics.graph.app import create_app
+
+    application = create_application(make_settings(clean_database_url))
+    await application.start(migrate_schema=False)
+    try:
+        transport = httpx.ASGITransport(app=create_app(application))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            later = int(time.time()) + 60
+            for path in ("/api/v1/filters/options", "/api/v1/metrics/officers"):
+                response = await client.get(path, headers={"Authorization": f"Bearer {token(exp=later, branches=[])}"})
+                assert response.status_code == 401
+                assert response.json()["error"] == {"code": "UNAUTHENTICATED", "details": None,
+                                                    "message": "the token's scope claims are empty"}
+            graphql = await client.post("/graphql", json={"query": "{ teamMembers { memberId } }"},
+                                        headers={"Authorization": f"Bearer {token(exp=later, regions=[])}"})
+            assert graphql.status_code == 401
+    finally:
+        await application.stop()

@@ -34,7 +34,8 @@ def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProc
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith("LOANMETRICS_") and k not in {"DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL"}}
     clean.update(LOANMETRICS_DATA_DIR=str(tmp_path / "state"), LOANMETRICS_TODAY=BUSINESS_DATE.isoformat(),
-                 LOANMETRICS_LOG_JSON="false", **env)
+                 LOANMETRICS_LOG_JSON="false")
+    clean.update(env)
     return subprocess.run([str(BIN / "loanmetrics"), *args], env=clean, capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
 

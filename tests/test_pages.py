@@ -286,3 +286,20 @@ async def test_graphiql_opens_on_the_riskiest_officers_query_and_it_runs(book: B
     assert set(first["metrics"]["fimr"]) == {"value", "numerator", "denominator", "band"}
     assert first["audit"]["auditStatus"] == "NOT_ASSIGNED"
     assert "Authentication is disabled here" in default_query(auth_enabled=False)
+
+
+async def test_the_pages_keep_no_token_in_browser_storage(book: Book) -> None:
+    """GraphiQL's headers and Swagger UI's authorisation hold bearer tokens: neither start script
+    lets its library persist them, and neither writes browser storage itself."""
+    scripts = {}
+    for page, asset in (("/graphql", assets.GRAPHIQL_START), ("/api/v1/docs", assets.API_DOCS_START)):
+        assert asset.url in (await crawl(book, page))["fetched"]
+        response = await book.http.get(asset.url)
+        assert response.status_code == 200
+        scripts[page] = response.text
+    options = re.findall(r"^\s*(shouldPersistHeaders|persistAuthorization):\s*(\w+),$", "\n".join(scripts.values()),
+                         re.M)
+    assert options == [("shouldPersistHeaders", "false"), ("persistAuthorization", "false")]
+    for text in scripts.values():
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+        assert not re.search(r"localStorage|sessionStorage|indexedDB|document\.cookie", code)

@@ -293,7 +293,7 @@ async def test_officer_list_sorts_and_filters_like_graphql(rest: Rest, client: h
         ("sort=overdue_15d&order=asc", {"sort": {"field": "OVERDUE_15D_AMOUNT", "direction": "ASC"}}),
         ("sort=rank&order=asc", {"sort": {"field": "RISK_SCORE", "direction": "DESC"}}),
         ("sort=officer_name&order=asc", {"sort": {"field": "OFFICER_NAME", "direction": "ASC"}}),
-        ("risk_band=gREEN", {"filter": {"riskBand": "GREEN"}}),
+        ("risk_band=Green", {"filter": {"riskBand": "GREEN"}}),
         ("risk_band=Red", {"filter": {"riskBand": "RED"}}),
         ("region=Lagos&branch=Yaba", {"filter": {"region": "Lagos", "branch": "Yaba"}}),
         ("officer_id=OFF0003", {"filter": {"officerId": "OFF0003"}}),
@@ -311,7 +311,7 @@ async def test_officer_list_sorts_and_filters_like_graphql(rest: Rest, client: h
         assert body["meta"]["period_start"] == expected["periodStart"]
     custom = await rest.get("/api/v1/metrics/officers?start_date=2026-08-25")
     assert (custom["meta"]["period_start"], custom["meta"]["period_end"]) == ("2026-08-25", "2026-09-18")
-    assert (await rest.get("/api/v1/metrics/officers?risk_band=green"))["data"] == [
+    assert (await rest.get("/api/v1/metrics/officers?risk_band=Green"))["data"] == [
         row for row in (await rest.get("/api/v1/metrics/officers"))["data"] if row["risk_band"] == "Green"]
 
 
@@ -484,7 +484,7 @@ async def test_drilldowns_equal_graphql(rest: Rest, client: httpx.AsyncClient, b
     cases: list[tuple[str, dict[str, Any], int, int]] = [
         ("", {flag: True}, 1, 50),
         (f"{tag}=false&per_page=500", {flag: False}, 1, 500),
-        (f"{tag}=FALSE&page=2&per_page=7", {flag: False}, 2, 7),
+        (f"{tag}=false&page=2&per_page=7", {flag: False}, 2, 7),
         ("region=Lagos&start_date=2026-08-01&end_date=2026-09-18",
          {flag: True, "region": "Lagos", "disbursedFrom": "2026-08-01", "disbursedTo": "2026-09-18"}, 1, 50),
         ("branch=Yaba&officer_id=OFF0006", {flag: True, "branch": "Yaba", "officerId": "OFF0006"}, 1, 50),
@@ -602,8 +602,13 @@ async def test_audit_workflow(rest: Rest) -> None:
     stale = await rest.error("PUT", STATUS, 409, "auditor",
                              json={"status": "In Progress", "expected_version": version - 1})
     assert stale["details"]["current_version"] == version
+    # the status is exactly one of the documented spellings
+    refused = await rest.error("PUT", STATUS, 400, "auditor",
+                               json={"status": "in progress", "notes": "looking", "expected_version": version})
+    assert (refused["details"]["field"], refused["details"]["allowed"]) == (
+        "status", ["Not Assigned", "Assigned", "In Progress", "Resolved"])
     progress = (await put("PUT", STATUS, "auditor",
-                          json={"status": "in progress", "notes": "looking", "expected_version": version}))["data"]
+                          json={"status": "In Progress", "notes": "looking", "expected_version": version}))["data"]
     assert (progress["audit_status"], progress["audit_notes"], progress["version"]) == (
         "In Progress", "looking", version + 1)
     resolved = (await put("PUT", STATUS, "admin", json={"status": "Resolved", "notes": None}))["data"]
@@ -808,7 +813,10 @@ async def test_oversized_body_is_413(rest: Rest) -> None:
 async def test_graphql_errors_keep_their_code_and_status(rest: Rest) -> None:
     future = await rest.error("GET", "/api/v1/metrics/officers?date=2026-09-30", 400)
     assert future["code"] == "BAD_REQUEST"
-    assert future["details"] == {"argument": "period"}
+    # refused while parsing, naming the REST parameter (not GraphQL's period argument)
+    assert future["message"] == "date is after the business date (2026-09-18)"
+    assert future["details"] == {"parameter": "date", "value": "2026-09-30",
+                                 "expected": "a date YYYY-MM-DD from 1900-01-01 to the business date"}
     await rest.error("GET", "/api/v1/metrics/branches?date=2027-01-01", 400)
     await rest.error("GET", "/api/v1/metrics/officers/OFF0001?date=2027-01-01", 400)
     reversed_window = await rest.error("GET", "/api/v1/metrics/officers?start_date=2026-09-10&end_date=2026-09-01",

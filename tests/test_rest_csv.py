@@ -16,7 +16,8 @@ from loanmetrics.db.ingestion.payload import payload_from_document
 from loanmetrics.db.ingestion.service import ingest
 from loanmetrics.db.metric_engine import EngineOptions
 from loanmetrics.graph.rest import csv_export
-from loanmetrics.graph.rest.csv_export import cell, prefers_csv
+from loanmetrics.graph.rest.csv_export import cell, encode_rows, prefers_csv
+from loanmetrics.graph.rest.shapes import Json, Out
 from loanmetrics.scheduler.recalculation import recalculate
 from tests.conftest import BUSINESS_DATE, bearer
 from tests.graphql_support import mask_phone
@@ -60,8 +61,11 @@ def assert_same_rows(table: list[list[str]], rows: list[dict[str, Any]]) -> None
                 assert text == ("true" if value else "false"), key
             elif isinstance(value, int | float):
                 assert float(text) == value, key
+                assert text[0] in "-0123456789", key  # a number, negative ones too, never quoted
+            elif value.startswith(("=", "+", "-", "@", "\t", "\r")):
+                assert text == "'" + value, key  # could start a formula: quoted
             else:
-                assert text in (value, "'" + value), key
+                assert text == value, key
 
 
 async def test_the_officer_list_csv_has_one_row_per_officer_with_the_json_values(client: httpx.AsyncClient,
@@ -114,7 +118,9 @@ async def test_a_scoped_viewers_drilldown_csv_has_only_its_rows_and_masked_phone
     assert {line[branch] for line in table[1:]} == {"Yaba"}
     unmasked = {row["loan_id"]: row["customer_phone"] for row in everyone}
     for line in table[1:]:
-        assert line[phone].lstrip("'") == mask_phone(unmasked[line[loan]])
+        masked = mask_phone(unmasked[line[loan]])
+        assert masked is not None
+        assert line[phone] == ("'" + masked if masked.startswith("+") else masked)
         assert line[phone] != unmasked[line[loan]]
 
 
@@ -144,12 +150,54 @@ def test_cells():
     assert cell(0.1) == "0.1"
     assert cell(12) == "12"
     assert cell("Ada") == "Ada"
-    assert cell("+234****567") == "+234****567"  # a masked phone is data, not a formula
-    assert cell("-12.5") == "-12.5"
-    for formula in ("=HYPERLINK(\"x\")", "@SUM(A1)", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "\t=1"):
+    # text starting with a formula character is quoted, whatever follows (a spreadsheet computes
+    # "-2-3" and "+1" as formulas); a masked phone in a text column too
+    for formula in ("=HYPERLINK(\"x\")", "@SUM(A1)", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "\t=1",
+                    "\r=1", "-2-3", "+1", "-(1)", "-12.5", "+234****567", "=1"):
         assert cell(formula) == "'" + formula
+        assert cell(formula, Json.STRING) == "'" + formula
+    # numbers stay numbers: JSON numbers, and plain numbers written as text in a numeric column
+    assert cell(-12.5, Json.NUMBER) == "-12.5"
+    assert cell(-3, Json.INTEGER) == "-3"
+    assert cell(-3) == "-3"
+    assert cell("-12.5", Json.NUMBER) == "-12.5"
+    assert cell("-4", Json.INTEGER) == "-4"
+    assert cell("-2-3", Json.NUMBER) == "'-2-3"  # not a plain number: quoted even in a numeric column
+    assert cell("=1", Json.INTEGER) == "'=1"
+    assert cell("a=1") == "a=1"
     assert prefers_csv("text/csv")
     assert prefers_csv("text/csv, application/json;q=0.5")
     assert not prefers_csv("application/json, text/csv")
     assert not prefers_csv("*/*")
     assert not prefers_csv(None)
+
+
+def test_encoded_rows_quote_text_by_column_and_keep_negative_numbers():
+    columns = (Out("name", None), Out("balance", None, Json.NUMBER), Out("days", None, Json.INTEGER))
+    rows: list[dict[str, Any]] = [{"name": "-2-3", "balance": -1250.5, "days": -3},
+                                  {"name": "=cmd", "balance": "-7.25", "days": 4},
+                                  {"name": "Ada", "balance": None, "days": 0}]
+    assert encode_rows(columns, rows, header=True).decode() == (
+        "name,balance,days\r\n'-2-3,-1250.5,-3\r\n'=cmd,-7.25,4\r\nAda,,0\r\n")
+
+
+async def test_a_formula_in_ingested_text_is_quoted_in_the_export(client: httpx.AsyncClient, app: Application,
+                                                                  example_payload: dict[str, Any]):
+    """Officer names come from the lending core: one that starts a formula is quoted in the CSV
+    and kept as is in the JSON."""
+    document = {**example_payload, "data": {**example_payload["data"]}}
+    names = {"OFF0001": "=HYPERLINK(\"http://x.example\")", "OFF0002": "-2-3", "OFF0003": "+1", "OFF0004": "@A1"}
+    document["data"]["officers"] = [{**officer, "officer_name": names.get(officer["officer_id"],
+                                                                          officer["officer_name"])}
+                                    for officer in example_payload["data"]["officers"]]
+    result = await ingest(app.db, payload_from_document(document, max_records=100_000), BUSINESS_DATE)
+    assert result.errors == []
+    assert (await recalculate(app.db, EngineOptions(), as_of=BUSINESS_DATE)).status == "Completed"
+    headers = bearer(app, "admin")
+    rows = await _json(client, "/api/v1/metrics/officers?sort=officer_name&order=asc", headers)
+    assert {row["officer_id"]: row["officer_name"] for row in rows if row["officer_id"] in names} == names
+    table = await _csv(client, "/api/v1/metrics/officers?format=csv&sort=officer_name&order=asc", headers)
+    assert_same_rows(table, rows)
+    name = table[0].index("officer_name")
+    quoted = {line[0]: line[name] for line in table[1:] if line[0] in names}
+    assert quoted == {officer: "'" + text for officer, text in names.items()}

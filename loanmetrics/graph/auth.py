@@ -13,9 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from loanmetrics.principal import LOCAL_ADMIN, Principal, Role
-from loanmetrics.settings import Settings
+from loanmetrics.settings import ConfigurationError, Settings
 
 
 class AuthError(Exception):
@@ -44,9 +47,8 @@ class TokenVerifier:
         self.enabled = settings.auth_enabled
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
-        if settings.jwt_public_key:
-            key = settings.jwt_public_key
-            self.key: str | bytes = Path(key).read_text() if not key.lstrip().startswith("-----") else key
+        if self.enabled and settings.jwt_public_key is not None:
+            self.key: str | bytes = verification_key(settings)
             self.algorithms = ["RS256"]
         else:
             secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
@@ -110,17 +112,47 @@ class TokenVerifier:
         return principal, float(claims.get("nbf", float("-inf"))), float(claims["exp"])
 
 
+def verification_key(settings: Settings) -> str:
+    """The RS256 public key as PEM text (the setting holds the text or a file's path), checked at
+    start to be an RSA public key: a missing or wrong key would otherwise answer every request 401."""
+    value = (settings.jwt_public_key or "").strip()
+    name = "configuration error: LOANMETRICS_JWT_PUBLIC_KEY"
+    if not value:
+        raise ConfigurationError(f"{name}: is empty")
+    if value.startswith("-----"):
+        text = value
+    else:
+        try:
+            text = Path(value).expanduser().read_text()
+        except FileNotFoundError:
+            raise ConfigurationError(f"{name}: no such file {value!r} (give PEM text or a PEM file's path)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a text file"
+            raise ConfigurationError(f"{name}: cannot read {value!r}: {reason}") from None
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigurationError(f"{name}: not a PEM public key (-----BEGIN PUBLIC KEY-----)") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ConfigurationError(f"{name}: not an RSA public key (tokens are verified with RS256)")
+    return text
+
+
 def require_role(principal: Principal, allowed: frozenset[Role]) -> None:
     if principal.role not in allowed:
         raise AuthError(403, "FORBIDDEN", f"role '{principal.role}' may not do this")
 
 
 def _string_tuple(value: object) -> tuple[str, ...]:
+    """A scope claim's names. Absent (None) is unscoped; present it must name at least one branch
+    or region: an empty list or name would otherwise read as "no restriction", all access."""
     if value is None:
         return ()
     if isinstance(value, str):
-        return (value,)
+        value = [value]
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        if not value or not all(item.strip() for item in value):
+            raise AuthError(401, "UNAUTHENTICATED", "the token's scope claims are empty")
         return tuple(value)
     raise AuthError(401, "UNAUTHENTICATED", "the token's scope claims are malformed")
 
@@ -134,7 +166,10 @@ def parse_ttl(text: str) -> timedelta:
     match = _TTL.match(text.strip())
     if not match:
         raise ValueError(f"bad TTL {text!r}: use a number and one of s, m, h, d, w (e.g. 30d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise ValueError(f"bad TTL {text!r}: too long (at most {timedelta.max.days}d)") from None
 
 
 def create_token(

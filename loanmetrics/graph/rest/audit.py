@@ -32,7 +32,7 @@ TEAM_MEMBER = (
 ACTIVE_ONLY = Param("active_only", Kind.BOOLEAN, "only active team members", default=True)
 ASSIGNEE_ID = Param("assignee_id", Kind.STRING, "the team member to assign", where=Where.BODY, required=True,
                     max_length=100)
-STATUS = Param("status", Kind.CHOICE, "the new audit status (case-insensitive)", where=Where.BODY, required=True,
+STATUS = Param("status", Kind.CHOICE, "the new audit status", where=Where.BODY, required=True,
                choices=tuple(status.value for status in t.AuditStatus))
 NOTES = Param("notes", Kind.STRING, "free text", where=Where.BODY, min_length=0, max_length=NOTES_LIMIT)
 EXPECTED_VERSION = Param("expected_version", Kind.INTEGER, "the audit version the change is based on (409 when "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from loanmetrics.graph.rest.common import Call, Endpoint, Success
 from loanmetrics.graph.rest.csv_export import FORMAT, CsvExport
 from loanmetrics.graph.rest.fields import BRANCH_ROW
-from loanmetrics.graph.rest.params import REGION, Kind, Param
+from loanmetrics.graph.rest.params import REGION, Kind, Param, window_failure
 from loanmetrics.graph.rest.shapes import Json, Out, reshape, selection
 
 DATE = Param("date", Kind.DATE, "metrics as of this date (month-to-date window); default: the latest calculated "
@@ -42,5 +42,6 @@ ENDPOINTS = (
         meta=(Out("total", None, Json.INTEGER), Out("calculation_date", None, Json.DATE, nullable=True),
               Out("period_start", None, Json.DATE, nullable=True), Out("period_end", None, Json.DATE, nullable=True)),
         query=(REGION, DATE, FORMAT), graphql="branches", csv=CsvExport("branches", BRANCH_ROW),
+        renamed=window_failure,
     ),
 )

@@ -26,7 +26,14 @@ from loanmetrics.graph.context import application_of, principal_of
 from loanmetrics.graph.endpoint import execute_document
 from loanmetrics.graph.etl import read_limited_body
 from loanmetrics.graph.responses import OrjsonResponse, error_response
-from loanmetrics.graph.rest.params import Param, RestError, parse_body, parse_path, parse_query
+from loanmetrics.graph.rest.params import (
+    Param,
+    RestError,
+    check_business_date,
+    parse_body,
+    parse_path,
+    parse_query,
+)
 from loanmetrics.graph.rest.shapes import Json, Out
 from loanmetrics.graph.telemetry import label_operation
 from loanmetrics.principal import READ_ROLES, Principal, Role
@@ -128,6 +135,9 @@ class Endpoint:
     document lists them in the operation's description and ``x-rules``."""
     csv: CsvExport | None = None
     """List routes: how the same rows are exported as CSV (``format=csv`` or ``Accept: text/csv``)."""
+    renamed: Callable[[RestError, Mapping[str, Any]], RestError] | None = None
+    """A GraphQL error about an argument the route fills from its own parameters (a window's
+    ``period``), restated naming those parameters (given the failure and the parsed query)."""
 
 
 def graphql_failure(errors: Sequence[Mapping[str, Any]]) -> RestError:
@@ -182,15 +192,19 @@ async def _read_json(request: Request) -> Any:
 async def _serve(endpoint: Endpoint, request: Request) -> Response:
     principal = principal_of(request)
     require_role(principal, endpoint.roles)
+    query: dict[str, Any] = {}
     try:
         path = parse_path(endpoint.path_params, request.path_params)
         query = parse_query(endpoint.query, request.query_params.multi_items())
+        check_business_date(endpoint.query, query, application_of(request).clock.today())
         body = parse_body(endpoint.body, await _read_json(request)) if endpoint.body is not None else {}
         call = Call(request, principal, path, query, body)
         if endpoint.csv is not None and endpoint.csv.wanted(request, query):
             return await endpoint.csv.respond(call, endpoint.handler)
         result = await endpoint.handler(call)
     except RestError as failure:
+        if endpoint.renamed is not None:
+            failure = endpoint.renamed(failure, query)
         return error_response(failure.status, failure.code, failure.message, failure.details)
     meta = make_meta(endpoint, result.meta)
     return OrjsonResponse({"success": True, "data": result.data, "meta": meta}, status_code=endpoint.status)

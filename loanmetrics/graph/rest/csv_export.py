@@ -9,9 +9,9 @@ it is streamed page by page (500 rows, keyset cursors, bypassing the response ca
 for dashboards' repeated pages); with them it holds exactly that page. The first page runs
 before the response starts, so a refused request is still a JSON error with its status; a
 failure on a later page aborts the stream (the client sees an incomplete transfer, never a short
-file that looks whole). A text cell that a spreadsheet would read as a formula (starting with
-``=``, ``@``, a tab or CR, or ``+``/``-`` followed by anything but a number or a masked phone) is
-prefixed with ``'`` (OWASP's CSV-injection rule).
+file that looks whole). A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or CR, which
+a spreadsheet may run as a formula, is prefixed with ``'`` (OWASP's CSV-injection rule), masked
+phones included; numeric columns are written as numbers, negative ones too.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from loanmetrics.graph.rest.params import Kind, Param
-from loanmetrics.graph.rest.shapes import Out, reshape
+from loanmetrics.graph.rest.shapes import Json, Out, reshape
 
 if TYPE_CHECKING:
     from loanmetrics.graph.rest.common import Call, Success
@@ -37,7 +37,9 @@ CSV = "text/csv"
 EXPORT_PAGE = 500
 FORMAT = Param("format", Kind.CHOICE, "json (default) or csv: the same rows as CSV; without page and per_page the "
                "CSV holds every row of the filtered list", choices=("json", "csv"))
-_FORMULA = re.compile(r"[=@\t\r]|[+-](?![0-9*. ()-]*$)")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_NUMERIC = frozenset({Json.INTEGER, Json.NUMBER})
 
 
 @dataclass(frozen=True)
@@ -128,16 +130,19 @@ def encode_rows(columns: Sequence[Out], rows: Iterable[Mapping[str, Any]], *, he
     writer = csv.writer(buffer, lineterminator="\r\n")
     if header:
         writer.writerow([column.key for column in columns])
-    writer.writerows([cell(row[column.key]) for column in columns] for row in rows)
+    writer.writerows([cell(row[column.key], column.kind) for column in columns] for row in rows)
     return buffer.getvalue().encode("utf-8")
 
 
-def cell(value: Any) -> str:
-    """A JSON value as a CSV cell."""
+def cell(value: Any, kind: Json = Json.STRING) -> str:
+    """A JSON value as a CSV cell: text that could start a formula gets a leading ``'``; a number
+    (or a plain number written as text in a numeric column) stays as it is."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return "'" + value if _FORMULA.match(value) else value
+        if kind in _NUMERIC and _NUMBER.fullmatch(value):
+            return value
+        return "'" + value if value.startswith(_FORMULA_START) else value
     if isinstance(value, bool | int | float):
         return orjson.dumps(value).decode()
     return orjson.dumps(value).decode()

@@ -21,6 +21,7 @@ from loanmetrics.graph.rest.params import (
     RestError,
     check_order,
     page_params,
+    window_failure,
 )
 from loanmetrics.graph.rest.shapes import Json, Out, reshape, selection
 from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
@@ -46,7 +47,7 @@ START_DATE = Param("start_date", Kind.DATE, "start of a custom window (default: 
                    until_business_date=True)
 END_DATE = Param("end_date", Kind.DATE, "end of a custom window (same as date; give one of them)",
                  until_business_date=True)
-RISK_BAND = Param("risk_band", Kind.CHOICE, "only officers in this risk band (case-insensitive)",
+RISK_BAND = Param("risk_band", Kind.CHOICE, "only officers in this risk band",
                   choices=("Green", "Watch", "Amber", "Red"))
 SORT = Param("sort", Kind.CHOICE, "the officer-row key to sort on", default="risk_score", choices=tuple(SORTS))
 ORDER = Param("order", Kind.CHOICE, "sort direction", default="desc", choices=("asc", "desc"))
@@ -183,7 +184,7 @@ ENDPOINTS = (
         list_officers, data=Out("data", None, children=OFFICER_ROW, many=True),
         meta=(*PAGE_META, *WINDOW_META),
         query=(REGION, BRANCH, OFFICER_ID, DATE, START_DATE, END_DATE, RISK_BAND, PAGE, PER_PAGE, SORT, ORDER, FORMAT),
-        graphql="officers", rules=WINDOW_RULES,
+        graphql="officers", rules=WINDOW_RULES, renamed=window_failure,
         csv=CsvExport("officers", OFFICER_ROW, "officers", *keyset_document(LIST_DOCUMENT, "RestOfficers"),
                       variables=list_variables),
     ),
@@ -196,5 +197,6 @@ ENDPOINTS = (
               Out("previous_month_end", None, Json.DATE), Out("trend_start", None, Json.DATE),
               Out("trend_end", None, Json.DATE)),
         query=(DATE,), path_params=(OFFICER_PATH,), errors=(400, 401, 403, 404, 500, 503), graphql="officer",
+        renamed=window_failure,
     ),
 )

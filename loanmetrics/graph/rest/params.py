@@ -3,7 +3,9 @@
 The same ``Param`` objects drive parsing here and the OpenAPI document (``openapi.py``), so what a
 route accepts and what it documents cannot drift apart. Parsing is strict on purpose (SPEC §10):
 a wrong type, an out-of-range number, an unknown or repeated parameter is a 400 whose ``details``
-name the parameter, never a silent default or clamp. One leniency, for dashboards whose "All"
+name the parameter, never a silent default or clamp. A choice or boolean is exactly one of the
+values the OpenAPI document lists (``Green``, not ``green``; ``true``, not ``TRUE`` or ``1``), so a
+client that passes the document's own validation is what the server accepts. One leniency, for dashboards whose "All"
 choices send ``?region=``: an empty text or choice parameter means "not given".
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 _INTEGER = re.compile(r"-?\d{1,12}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
+_BOOLEANS = {"true": True, "false": False}
 INT32_MAX = 2**31 - 1
 BLANK = " \t\n\r\f\v"
 """What a text value may not consist of alone (the same class the OpenAPI patterns use)."""
@@ -57,7 +59,7 @@ class Where(StrEnum):
 class Param:
     """One parameter: how to parse it and how to document it.
 
-    CHOICE values match ``choices`` case-insensitively and parse to the canonical spelling.
+    CHOICE values are exactly one of ``choices`` (what the OpenAPI document's enum lists).
     """
 
     name: str
@@ -122,10 +124,9 @@ def parse_text(param: Param, raw: str) -> Any:
             raise param.invalid(raw)
         return _in_range(param, int(raw), raw)
     if param.kind == Kind.BOOLEAN:
-        lowered = raw.lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return lowered in _TRUE
-        raise param.invalid(raw)
+        if raw not in _BOOLEANS:
+            raise param.invalid(raw)
+        return _BOOLEANS[raw]
     if param.kind == Kind.DATE:
         if not _DATE.fullmatch(raw):
             raise param.invalid(raw)
@@ -168,10 +169,9 @@ def _in_range(param: Param, number: int, shown: Any) -> int:
 
 def _text(param: Param, raw: str) -> str:
     if param.kind == Kind.CHOICE:
-        for choice in param.choices:
-            if raw.lower() == choice.lower():
-                return choice
-        raise param.invalid(raw)
+        if raw not in param.choices:
+            raise param.invalid(raw)
+        return raw
     if len(raw.strip(BLANK)) < param.min_length or len(raw) > param.max_length:
         raise param.invalid(raw)
     if "\x00" in raw:
@@ -260,3 +260,27 @@ def check_order(first: Param, low: Any, second: Param, high: Any) -> None:
     if low is not None and high is not None and low > high:
         raise RestError(400, "BAD_REQUEST", f"{first.name} is after {second.name}",
                         {"parameter": first.name, "value": low.isoformat(), second.name: high.isoformat()})
+
+
+def check_business_date(params: Sequence[Param], parsed: Mapping[str, Any], today: date) -> None:
+    """Window dates (``until_business_date``) after the business date: a 400 naming the REST
+    parameter, before GraphQL would name its own ``period`` argument."""
+    for param in params:
+        value = parsed.get(param.name)
+        if param.until_business_date and value is not None and value > today:
+            raise param.invalid(value.isoformat(), f"{param.name} is after the business date ({today.isoformat()})")
+
+
+def window_failure(failure: RestError, query: Mapping[str, Any]) -> RestError:
+    """GraphQL names its ``period`` argument (``period.startDate``, ``period.endDate``); the REST
+    caller gave start_date and date or end_date, so the message and field path name those (an end
+    not given is the latest calculated date)."""
+    if not isinstance(failure.details, dict) or failure.details.get("argument") != "period":
+        return failure
+    end = next((name for name in ("end_date", "date") if query.get(name) is not None), None)
+    message = failure.message.replace("period.startDate", "start_date").replace(
+        "period.endDate", end or "the window's end (the latest calculated date)")
+    parameter = "start_date" if "period.startDate" in failure.message or end is None else end
+    value = query.get(parameter)
+    return RestError(failure.status, failure.code, message,
+                     {"parameter": parameter, "value": value.isoformat() if isinstance(value, date) else None})

@@ -1,5 +1,6 @@
 // Starts Swagger UI from the vendored bundle on the server's own OpenAPI document. The validator
-// badge is off: it would load an image from the internet.
+// badge is off: it would load an image from the internet. A token entered under Authorize is not
+// persisted (Swagger UI would keep it in localStorage).
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("api-docs-config").textContent);
@@ -9,7 +10,7 @@
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
     deepLinking: true,
-    persistAuthorization: true,
+    persistAuthorization: false,
     validatorUrl: null,
     defaultModelsExpandDepth: 0,
   });

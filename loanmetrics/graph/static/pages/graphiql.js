@@ -1,5 +1,7 @@
 // Starts GraphiQL from the vendored React, GraphiQL and explorer scripts; the server writes the
-// endpoint, the opening query and the headers into #graphiql-config.
+// endpoint, the opening query and the headers into #graphiql-config. The headers the user types
+// (a bearer token) are not persisted: GraphiQL would keep them in localStorage, where any script of
+// this origin, and anyone at the browser later, could read them.
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("graphiql-config").textContent);
@@ -17,7 +19,7 @@
         defaultHeaders: config.headers,
         defaultEditorToolsVisibility: config.headers ? "headers" : false,
         isHeadersEditorEnabled: true,
-        shouldPersistHeaders: true,
+        shouldPersistHeaders: false,
         inputValueDeprecation: true,
       },
       logo
