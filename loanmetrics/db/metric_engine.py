@@ -42,8 +42,10 @@ RATIOS: dict[str, tuple[str, str]] = {r.name: (r.numerator, r.denominator) for r
 
 
 def dates_cte(params: Params) -> str:
-    """The CTE ``dates``: the window dates D (``dates``) and their starts S (``starts``, one per D)."""
-    return f"""dates AS (
+    """The CTE ``dates``: the window dates D (``dates``) and their starts S (``starts``, one per D).
+    Materialised: inlined into the per-loan join, its date arithmetic (date_trunc on a timestamp
+    with time zone) would run once per loan (a quarter of a second at 100k loans)."""
+    return f"""dates AS MATERIALIZED (
     SELECT d, s, d - 7 AS d7, lm_mid_month(d) AS m, date_trunc('month', d)::date AS month_start
     FROM unnest({params.slot("dates", "date[]")}, {params.slot("starts", "date[]")}) AS t(d, s)
 )"""
