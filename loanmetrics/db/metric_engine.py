@@ -77,8 +77,8 @@ _LOAN_FINE = """
                width_bucket(dt.month_start - 1, a.pay_dates) AS i_month,
                width_bucket(dt.d, a.entry_dates) AS e_d,
                width_bucket(dt.s - 1, a.entry_dates) AS e_s,
-               greatest(width_bucket(dt.s - 1, a.due_dates),
-                        width_bucket(st.disbursement_date - 1, a.due_dates)) AS u_lo,
+               -- one search: the count of due dates at or below a point only grows with it
+               width_bucket(greatest(dt.s, st.disbursement_date) - 1, a.due_dates) AS u_lo,
                width_bucket(least(dt.d, st.closed_date - 1), a.due_dates) AS u_hi,
                width_bucket(least(dt.d - 1, st.closed_date - 1), a.due_dates) AS u_hi_on_time,
                width_bucket(dt.d - 1, a.due_dates) AS w_lo,
@@ -120,8 +120,9 @@ def scope_where(params: Params) -> str:
 # What dpd_transitions needs besides DPD and total_out on D: the loan and its state on D - 1.
 _TRANSITION_COLUMNS = """
            loan_id, lm_active(disbursement_date, closed_date, d - 1) AS active_prev,
-           lm_dpd(settle_thresholds, suffix_min_due, coalesce(pay_cum[width_bucket(d - 1, pay_dates)], -1), d - 1)
-             AS dpd_prev,"""
+           lm_dpd(settle_thresholds, suffix_min_due,
+                  -- the payment dates on or before D - 1: those on or before D but D itself
+                  coalesce(pay_cum[CASE WHEN pay_dates[i_d] = d THEN i_d - 1 ELSE i_d END], -1), d - 1) AS dpd_prev,"""
 
 
 def _transition_aggregates() -> str:
