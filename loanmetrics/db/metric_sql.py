@@ -164,8 +164,8 @@ def _fraction_sum(terms: list[Fraction_]) -> Fraction_:
 
 
 def _round_half_up(num: str, den: str) -> str:
-    """round half up of num / den as an integer, exactly: trunc(num / den + 1/2), which depends only
-    on the value (not on the sign or scale of the parts); the value is never negative here."""
+    """round half up of num / den as an integer, exactly: div truncates (2 num + den) / (2 den) =
+    num / den + 1/2, which depends only on the value, not on how the parts are scaled."""
     return f"div(2 * ({num}) + ({den}), 2 * ({den}))::integer"
 
 
