@@ -175,10 +175,13 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity("on_time_due", f"greatest(0, {_between('due_total_cum', 'u_lo', 'u_hi_on_time')})", q.on_time_due,
              "Σ total_due_i of installments due in [S, D−1] while active"),
     Quantity("amount_due_7d",
-             "CASE WHEN w_hi > w_lo AND lm_active(disbursement_date, closed_date, d) THEN "
-             f"{_between('due_total_cum', 'w_lo', 'w_hi')} - (SELECT sum(lm_alloc_c(u.total_c, u.cum_c, "
+             "CASE WHEN w_hi <= w_lo OR NOT lm_active(disbursement_date, closed_date, d) THEN 0 "
+             # one installment in the week (the common case): no subquery per loan
+             f"WHEN w_hi = w_lo + 1 THEN {_between('due_total_cum', 'w_lo', 'w_hi')} - lm_alloc_c(due_total[w_hi], "
+             "due_cumulative[w_hi], coalesce(pay_cum[i_d], -1)) "
+             f"ELSE {_between('due_total_cum', 'w_lo', 'w_hi')} - (SELECT lm_sum_c(lm_alloc_c(u.total_c, u.cum_c, "
              "coalesce(pay_cum[i_d], -1))) FROM unnest(due_total[w_lo + 1:w_hi], due_cumulative[w_lo + 1:w_hi]) "
-             "AS u(total_c, cum_c)) ELSE 0 END",
+             "AS u(total_c, cum_c)) END",
              q.amount_due_7d, "Σ (total_due_i − alloc_i(D)) of installments due in [D, D+6], when active on D"),
 )
 QUANTITY = {quantity.name: quantity for quantity in QUANTITIES}

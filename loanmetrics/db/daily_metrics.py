@@ -362,9 +362,10 @@ def _restate_all_statement(options: engine.EngineOptions) -> Statement:
         transitions AS (
             INSERT INTO dpd_transitions (loan_id, officer_id, branch, transition_date, from_dpd_bucket,
                                          to_dpd_bucket, outstanding_balance)
-            SELECT loan_id, officer_id, branch, d, {from_bucket}, {to_bucket}, out_d / 100.0
-            FROM loan_days
-            WHERE active_prev AND active_d AND {from_bucket} <> {to_bucket}
+            SELECT m.loan_id, f.officer_id, f.branch, f.d, {from_bucket}, {to_bucket}, m.out_d / 100.0
+            FROM fine f
+            CROSS JOIN LATERAL unnest(f.moved_loans, f.moved_from, f.moved_to, f.moved_out)
+                AS m(loan_id, dpd_prev, dpd_d, out_d)
             RETURNING 1
         ),
         computed AS (
