@@ -52,7 +52,7 @@ def test_loan_rows_stream_into_the_aggregate() -> None:
 
 async def test_transitions_are_written_without_a_per_row_trigger(db: Database) -> None:
     """dpd_transitions has no foreign key (a trigger per row a recalculation writes): migration
-    0002_recalc_transitions_fk; the engine writes them only from loan_state."""
+    0003_recalc_transitions_fk; the engine writes them only from loan_state."""
     async with db.raw_reader() as conn:
         keys = await conn.fetch("SELECT conname FROM pg_constraint WHERE conrelid = 'dpd_transitions'::regclass"
                                 " AND contype = 'f'")

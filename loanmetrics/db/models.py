@@ -334,7 +334,7 @@ dpd_transitions = Table(
     "dpd_transitions",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    # a loan's id, written only by the engine from loan_state (no FK: migration 0002_recalc_transitions_fk)
+    # a loan's id, written only by the engine from loan_state (no FK: migration 0003_recalc_transitions_fk)
     Column("loan_id", Text, nullable=False),
     Column("officer_id", Text, nullable=False),
     Column("branch", Text, nullable=False),

@@ -8,8 +8,8 @@ only by the metric engine, from ``loan_state`` rows in the recalculation's own t
 a ``loan_state`` row exists only for a loan ingestion wrote (and nothing deletes loans), so a
 transition cannot name a missing loan. Its ``ON DELETE CASCADE`` had nothing to cascade from.
 
-Revision ID: 0002_recalc_transitions_fk
-Revises: 0001_baseline
+Revision ID: 0003_recalc_transitions_fk
+Revises: 0002_wide_money_sums
 Create Date: 2026-12-07
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0002_recalc_transitions_fk"
-down_revision: str | None = "0001_baseline"
+revision: str = "0003_recalc_transitions_fk"
+down_revision: str | None = "0002_wide_money_sums"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
