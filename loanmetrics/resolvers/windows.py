@@ -32,7 +32,7 @@ class Window:
 async def latest_date(ctx: RequestContext) -> date:
     """The latest calculated date, or the business date when nothing is calculated yet."""
     if "latest" not in ctx.memo:
-        calculated = await ctx.use(latest_calculated_date)
+        calculated = await ctx.use(latest_calculated_date, custom_plans=False)
         if calculated is not None:  # read from officer_metrics_daily: its rows for that date exist
             ctx.memo[f"daily:officer_metrics_daily:{calculated.isoformat()}"] = True
         ctx.memo["latest"] = calculated or ctx.business_date
