@@ -511,9 +511,15 @@ def measure(scenario: str, target: Target, concurrency: int, duration: float, th
     return result
 
 
-def settle(*, idle_percent: float = 20.0, timeout: float = 120.0) -> float:
+SETTLE_TIMEOUT_S = 120.0  # --settle-timeout
+
+
+def settle(*, idle_percent: float = 20.0, timeout: float | None = None) -> float:
     """Wait until the machine is quiet (a server may still work through requests wrk abandoned at the
-    end of a run): whole-machine CPU under ``idle_percent`` over half a second. Returns seconds waited."""
+    end of a run): whole-machine CPU under ``idle_percent`` over half a second, for at most
+    ``--settle-timeout`` seconds (on a machine others keep busy it is never quiet: every run then
+    waits the whole timeout). Returns seconds waited."""
+    timeout = SETTLE_TIMEOUT_S if timeout is None else timeout
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if psutil.cpu_percent(interval=0.5) < idle_percent:
@@ -893,6 +899,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "uncached_rps": "PostGraphile's on the same page (ENGINEERING.md: about "
                                     f"{POSTGRAPHILE_REFERENCE_RPS} req/s)"},
     }
+    global SETTLE_TIMEOUT_S
+    SETTLE_TIMEOUT_S = args.settle_timeout
     runner = Runner(args)
     with Databases(args.admin_url, keep=args.keep) as databases:
         url, data = prepare_data(args, databases)
@@ -1240,6 +1248,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--postgraphile-dir", type=Path, default=DEFAULT_POSTGRAPHILE_DIR,
                         help="where postgraphile@4 is (or gets) npm-installed, outside the repository "
                              "(default %(default)s)")
+    parser.add_argument("--settle-timeout", type=float, default=SETTLE_TIMEOUT_S,
+                        help="seconds to wait at most for a quiet machine before each run (default %(default)s)")
     parser.add_argument("--profile-seconds", type=float, default=10.0,
                         help="py-spy profile of the uncached officer list at 10 clients (0: none)")
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL,

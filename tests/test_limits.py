@@ -187,3 +187,22 @@ def test_the_cost_follows_the_variables_of_each_request() -> None:
     assert error.extensions is not None
     assert error.extensions["cost"] == 1 + 500 + 500 * (1 + 500)
     assert checker.check(SCHEMA, document, None, {"n": 10, "m": 10}) is None
+
+
+def test_validation_is_remembered_by_the_parsed_documents_identity() -> None:
+    """The parser cache hands back the same AST for the same text; validation results are found
+    by its identity, never by hashing the whole tree again on every request (issue 13)."""
+    from loanmetrics.graph.limits import LimitedValidation
+
+    schema = build_schema(SETTINGS)
+    validation = next(ext for ext in (factory() for factory in schema.extensions)
+                      if isinstance(ext, LimitedValidation))
+    assert not validation._validated
+    for _ in range(3):
+        assert schema.execute_sync("{ __typename }").data == {"__typename": "Query"}
+    assert len(validation._validated) == 1
+    for _ in range(2):
+        result = schema.execute_sync("{ __typename noSuchField }")
+        assert result.errors is not None
+        assert "Cannot query field 'noSuchField' on type 'Query'." in [error.message for error in result.errors]
+    assert len(validation._validated) == 2

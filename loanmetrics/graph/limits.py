@@ -501,11 +501,31 @@ def introspection_sizes(schema: GraphQLSchema) -> dict[str, int]:
 class LimitedValidation(ValidationCache):
     """Strawberry's validation cache, behind the document limits: a refused document never
     reaches graphql-core's validation rules (some are quadratic) nor its executor. A synchronous
-    hook on validation, not a per-field one (ENGINEERING.md)."""
+    hook on validation, not a per-field one (ENGINEERING.md).
+
+    Validation results are remembered by the parsed document's identity (the parser cache hands
+    back the same AST for the same text): Strawberry's ``lru_cache`` keys on the document
+    itself, and hashing an AST walks every node of it on every request (0.1-0.3 ms for the
+    officer list, issue 13). Per-request copies share the memo (``copy.copy``)."""
 
     def __init__(self, limits: DocumentLimits, maxsize: int) -> None:
         super().__init__(maxsize=maxsize)
         self.limits = limits
+        self.maxsize = maxsize
+        self._validated: OrderedDict[int, tuple[DocumentNode, GraphQLSchema, tuple[Any, ...], list[GraphQLError]]] = (
+            OrderedDict())
+
+    def _validate(self, schema: GraphQLSchema, document: DocumentNode, rules: Any) -> list[GraphQLError]:
+        rules = tuple(rules)
+        entry = self._validated.get(id(document))
+        if entry is not None and entry[0] is document and entry[1] is schema and entry[2] == rules:
+            self._validated.move_to_end(id(document))
+            return entry[3]
+        errors: list[GraphQLError] = self.cached_validate_document(schema, document, rules)
+        self._validated[id(document)] = (document, schema, rules, errors)  # the document stays alive
+        if len(self._validated) > self.maxsize:
+            self._validated.popitem(last=False)
+        return errors
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -516,4 +536,8 @@ class LimitedValidation(ValidationCache):
                 context.pre_execution_errors = [error]
                 yield
                 return
+            context.pre_execution_errors = self._validate(context.schema._schema, document,
+                                                          context.validation_rules)
+            yield
+            return
         yield from super().on_validate()

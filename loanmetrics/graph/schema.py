@@ -24,6 +24,7 @@ from strawberry.types import ExecutionContext, Info
 from loanmetrics.graph import types as t
 from loanmetrics.graph.fast_execution import FastExecutionContext, PlanCache
 from loanmetrics.graph.limits import DocumentLimits, LimitedValidation, Limits
+from loanmetrics.graph.selection import LOAN_STATE_FIELDS, selects_any
 from loanmetrics.resolvers import aggregates, audit, loans, officers, operations
 from loanmetrics.resolvers.context import RequestContext
 from loanmetrics.resolvers.officer_json import officer_node_sql
@@ -68,7 +69,8 @@ class Query:
     ) -> t.LoanConnection:
         order = sort or t.LoanSort(field=t.LoanSortField.DISBURSEMENT_DATE)
         size = 50 if first is None else first
-        page = await loans.drilldown(info.context, "fimr_tagged", filter, size, after, offset, order)
+        page = await loans.drilldown(info.context, "fimr_tagged", filter, size, after, offset, order,
+                                     state=selects_any(info, LOAN_STATE_FIELDS))
         return t.drilldown_connection(page, info.context)
 
     @strawberry.field(description="Loans 1 to 6 days past due.")
@@ -78,7 +80,8 @@ class Query:
     ) -> t.LoanConnection:
         order = sort or t.LoanSort(field=t.LoanSortField.CURRENT_DPD)
         size = 50 if first is None else first
-        page = await loans.drilldown(info.context, "early_indicator_tagged", filter, size, after, offset, order)
+        page = await loans.drilldown(info.context, "early_indicator_tagged", filter, size, after, offset, order,
+                                     state=selects_any(info, LOAN_STATE_FIELDS))
         return t.drilldown_connection(page, info.context)
 
     @strawberry.field

@@ -69,12 +69,19 @@ class RequestContext:
         row = await self.fetchrow(sql, *args)
         return row[0] if row is not None else None
 
-    async def use(self, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run a helper that takes a connection (the metric engine) as one counted statement."""
+    async def use(self, action: Callable[[asyncpg.Connection], Awaitable[T]], *, custom_plans: bool = True) -> T:
+        """Run a helper that takes a connection (the metric engine) as one counted statement.
+        ``custom_plans``: its statements are planned for the values they get, as the metric
+        engine's must be (dates and scope change its plans), where API sessions otherwise keep
+        generic plans (db/engine.py ``QUERY_SETTINGS``): a transaction of its own sets that."""
         async with self._lock:
             conn = await self._connection()
             self.statements += 1
-            return await action(conn)
+            if not custom_plans or not self.application.db.generic_plans:
+                return await action(conn)
+            async with conn.transaction():
+                await conn.execute("SET LOCAL plan_cache_mode = auto")
+                return await action(conn)
 
     async def close(self) -> None:
         await self._stack.aclose()

@@ -31,6 +31,7 @@ from loanmetrics.resolvers.metric_rows import (
     snapshot_from_row,
 )
 from loanmetrics.resolvers.pagination import (
+    Cursor,
     OrderTerm,
     after_in_memory,
     after_predicate,
@@ -82,7 +83,7 @@ class OfficerPage:
     ``AUDIT_COLUMNS``), metrics of the window and rank by risk score. With ``node_json`` each row
     holds instead the node's whole answer as JSON built in SQL (column ``node_json``; no metrics)."""
 
-    items: list[tuple[str, asyncpg.Record, MetricSnapshot | None, int | None]]
+    items: list[tuple[Cursor | str, asyncpg.Record, MetricSnapshot | None, int | None]]
     total_count: int
     has_next: bool
     has_previous: bool
@@ -217,7 +218,7 @@ async def _list_from_daily(
             FROM filtered f
             WHERE {keyset}
             ORDER BY {order_by(outer_terms)}
-            LIMIT {params.add(first + 1, 'int')} OFFSET {params.add(offset, 'int')}
+            LIMIT {Params.count(first + 1)} OFFSET {Params.count(offset)}
         )
         SELECT (SELECT count(*) FROM filtered) AS total_count, rows.*
         FROM (SELECT 1) AS one
@@ -235,8 +236,9 @@ async def _list_from_daily(
     rows = await ctx.fetch(sql, *params.values)
     total = int(rows[0]["total_count"])
     rows = [row for row in rows if row["officer_id"] is not None]
-    items = [
-        (encode_cursor([row[f"cursor_{i}"] for i in range(len(terms))], terms), row,
+    columns = [f"cursor_{i}" for i in range(len(terms))]
+    items: list[tuple[Cursor | str, asyncpg.Record, MetricSnapshot | None, int | None]] = [
+        (Cursor(row, columns, terms), row,
          None if node_json else snapshot_from_row(row, key_column="officer_id", cents=True), row["risk_rank"])
         for row in rows[:first]
     ]
@@ -281,7 +283,7 @@ async def _list_on_demand(
         casts = [_sort_sql(t_.key)[1] for t_ in terms]
         ordered = after_in_memory(ordered, keys, decode_cursor(after, terms, casts))
     ordered = ordered[offset:]
-    items: list[tuple[str, asyncpg.Record, MetricSnapshot | None, int | None]] = [
+    items: list[tuple[Cursor | str, asyncpg.Record, MetricSnapshot | None, int | None]] = [
         (encode_cursor([read(item) for read, _ in keys], terms), item[0], item[1], ranks[item[0]["officer_id"]])
         for item in ordered[:first]
     ]

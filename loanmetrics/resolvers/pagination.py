@@ -42,6 +42,22 @@ def _ordering(terms: Sequence[OrderTerm]) -> list[list[Any]]:
     return [[term.key, term.descending] for term in terms]
 
 
+class Cursor:
+    """A row's cursor, encoded when first asked for: a page of 50 selected as ``nodes`` (the
+    dashboards' shape) needs none of its cursors, and encoding them cost 0.1-0.2 ms a page."""
+
+    __slots__ = ("_columns", "_row", "_terms", "_text")
+
+    def __init__(self, row: Any, columns: Sequence[str], terms: Sequence[OrderTerm]) -> None:
+        self._row, self._columns, self._terms = row, columns, terms
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = encode_cursor([self._row[column] for column in self._columns], self._terms)
+        return self._text
+
+
 def encode_cursor(values: Sequence[Any], terms: Sequence[OrderTerm]) -> str:
     document = {"order": _ordering(terms), "after": [_plain(v) for v in values]}
     return base64.urlsafe_b64encode(orjson.dumps(document, default=str)).decode()

@@ -34,7 +34,7 @@ async def latest_date(ctx: RequestContext) -> date:
     calculated yet."""
     if "latest" not in ctx.memo:
         business_date = ctx.business_date
-        calculated = await ctx.use(lambda conn: latest_calculated_date(conn, business_date))
+        calculated = await ctx.use(lambda conn: latest_calculated_date(conn, business_date), custom_plans=False)
         if calculated is not None:  # read from officer_metrics_daily: its rows for that date exist
             ctx.memo[f"daily:officer_metrics_daily:{calculated.isoformat()}"] = True
         ctx.memo["latest"] = calculated or ctx.business_date

@@ -9,7 +9,7 @@ constants, so every REST document is a constant with variables, never text built
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -75,6 +75,12 @@ def _render(tree: Mapping[str, Any]) -> str:
 
 def reshape(node: Mapping[str, Any] | None, fields: Sequence[Out]) -> dict[str, Any]:
     """A GraphQL object (decoded JSON) -> the REST object of ``fields``, keys in table order."""
+    return reshaper(fields)(node)
+
+
+def reshape_slowly(node: Mapping[str, Any] | None, fields: Sequence[Out]) -> dict[str, Any]:
+    """What ``reshape`` does, read off the table field by field (the reference its tests hold
+    the compiled reshapers to)."""
     return {field.key: _value(node, field) for field in fields}
 
 
@@ -88,11 +94,91 @@ def _value(node: Mapping[str, Any] | None, field: Out) -> Any:
         return None
     if field.children:
         if field.many:
-            return [reshape(item, field.children) for item in value]
-        return reshape(value, field.children)
+            return [reshape_slowly(item, field.children) for item in value]
+        return reshape_slowly(value, field.children)
     if field.many:
         return [convert(field.kind, item) for item in value]
     return convert(field.kind, value)
+
+
+Reshaper = Callable[[Mapping[str, Any] | None], dict[str, Any]]
+_RESHAPERS: dict[int, tuple[Sequence[Out], Reshaper]] = {}
+
+
+def reshaper(fields: Sequence[Out]) -> Reshaper:
+    """``fields`` compiled to one Python function (generated once per table, like the executor's
+    plans): each GraphQL path read once per object, shared prefixes once, the REST dict built in
+    one literal. Reading the table field by field cost 1.5 ms for a page of 50 officer rows,
+    about as much as the GraphQL request it reshapes (issue 13)."""
+    found = _RESHAPERS.get(id(fields))
+    if found is not None and found[0] is fields:
+        return found[1]
+    writer = _ReshapeWriter()
+    compiled = writer.finish(writer.function(fields))
+    _RESHAPERS[id(fields)] = (fields, compiled)  # the table stays alive, so its id stays its own
+    return compiled
+
+
+class _ReshapeWriter:
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {"BANDS": {band.name: band.title_case for band in Band},
+                                          "STATUSES": {status.name: status.value for status in AuditStatus}}
+        self.functions: list[str] = []
+
+    def finish(self, name: str) -> Reshaper:
+        exec("\n\n".join(self.functions), self.namespace)  # keys and paths are written with repr()
+        compiled: Reshaper = self.namespace[name]
+        return compiled
+
+    def function(self, fields: Sequence[Out]) -> str:
+        name = f"reshape{len(self.functions)}"
+        self.functions.append("")  # reserve the slot: children are written after, in their own
+        lines: list[str] = []
+        prefixes: dict[tuple[str, ...], str] = {(): "node"}
+        entries: list[str] = []
+        for index, field in enumerate(fields):
+            path = tuple(response_key(token) for token in (field.source or "").split("."))
+            for depth in range(1, len(path) + 1):
+                prefix = path[:depth]
+                if prefix in prefixes:
+                    continue
+                parent, variable = prefixes[path[:depth - 1]], f"p{len(prefixes)}"
+                read = f"{parent}[{prefix[-1]!r}]"
+                lines.append(f"    {variable} = {read}" if parent == "node" else
+                             f"    {variable} = None if {parent} is None else {read}")
+                prefixes[prefix] = variable
+            value = prefixes[path]
+            expression = self.expression(field, value)
+            if expression == value:  # a leaf passed as it is
+                entries.append(f"{field.key!r}: {value}")
+                continue
+            lines.append(f"    v{index} = None if {value} is None else {expression}")
+            entries.append(f"{field.key!r}: v{index}")
+        nulls = ", ".join(f"{field.key!r}: None" for field in fields)
+        body = "\n".join(lines)
+        self.functions[self.functions.index("")] = (
+            f"def {name}(node):\n    if node is None:\n        return {{{nulls}}}\n{body}\n"
+            f"    return {{{', '.join(entries)}}}"
+        )
+        return name
+
+    def expression(self, field: Out, value: str) -> str:
+        if field.children:
+            child = self.function(field.children)
+            return f"[{child}(item) for item in {value}]" if field.many else f"{child}({value})"
+        if field.many:
+            item = self.leaf(field.kind, "item")
+            return f"[{item if item == 'item' else f'None if item is None else {item}'} for item in {value}]"
+        return self.leaf(field.kind, value)
+
+    @staticmethod
+    def leaf(kind: Json, value: str) -> str:
+        """``convert`` inlined, for a value known not to be None (an unknown name: KeyError, as there)."""
+        if kind == Json.BAND:
+            return f"BANDS[{value}]"
+        if kind == Json.AUDIT_STATUS:
+            return f"STATUSES[{value}]"
+        return value
 
 
 def convert(kind: Json, value: Any) -> Any:

@@ -19,4 +19,4 @@ class PageInfo:
     def of(cls, items: Sequence[tuple[Any, ...]], *, has_next: bool, has_previous: bool) -> PageInfo:
         """For a page of the queries' ``(cursor, ...)`` items, in order."""
         return cls(has_next_page=has_next, has_previous_page=has_previous,
-                   start_cursor=items[0][0] if items else None, end_cursor=items[-1][0] if items else None)
+                   start_cursor=str(items[0][0]) if items else None, end_cursor=str(items[-1][0]) if items else None)

@@ -20,6 +20,7 @@ from loanmetrics.graph.types.connections import PageInfo
 from loanmetrics.principal import Role
 from loanmetrics.resolvers.context import RequestContext
 from loanmetrics.resolvers.loans import LoanPage, customer_phone
+from loanmetrics.resolvers.pagination import Cursor
 
 if TYPE_CHECKING:
     from loanmetrics.graph.types.officer import Officer
@@ -152,10 +153,20 @@ class Loan:
         return [Repayment.from_row(row) for row in rows]
 
 
+def _edge_cursor(root: LoanEdge) -> str:
+    return root.cursor_text
+
+
 @strawberry.type
 class LoanEdge:
-    cursor: str
+    cursor: str = strawberry.field(resolver=_edge_cursor, metadata={PREFETCHED: "cursor_text"})
     node: Loan
+    lazy_cursor: strawberry.Private[Cursor]
+
+    @property
+    def cursor_text(self) -> str:
+        """Encoded when selected (``resolvers.pagination.Cursor``)."""
+        return str(self.lazy_cursor)
 
 
 @strawberry.type
@@ -167,7 +178,8 @@ class LoanConnection:
     @classmethod
     def from_page(cls, page: LoanPage, role: Role, officer_of: Callable[[Any], Officer]) -> LoanConnection:
         """The page's loans, each with its officer: ``officer_of(row)``."""
-        edges = [LoanEdge(cursor=cursor, node=Loan.from_row(row, role, officer_of(row))) for cursor, row in page.items]
+        edges = [LoanEdge(lazy_cursor=cursor, node=Loan.from_row(row, role, officer_of(row)))
+                 for cursor, row in page.items]
         return cls(edges=edges, total_count=page.total_count,
                    page_info=PageInfo.of(page.items, has_next=page.has_next, has_previous=page.has_previous))
 

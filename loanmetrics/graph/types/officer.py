@@ -17,6 +17,7 @@ import strawberry
 from strawberry.types import Info
 
 from loanmetrics.graph.fast_execution import NOT_PREFETCHED, PREFETCHED
+from loanmetrics.graph.selection import LOAN_STATE_FIELDS, selects_any
 from loanmetrics.graph.types.audit import AuditInfo
 from loanmetrics.graph.types.connections import PageInfo
 from loanmetrics.graph.types.inputs import LoanFilter, LoanSort, PeriodInput
@@ -26,6 +27,7 @@ from loanmetrics.resolvers import loans, officers
 from loanmetrics.resolvers.context import RequestContext
 from loanmetrics.resolvers.metric_rows import MetricSnapshot
 from loanmetrics.resolvers.officers import OfficerPage
+from loanmetrics.resolvers.pagination import Cursor
 from loanmetrics.resolvers.windows import Window
 
 _AUDIT_KEYS = ("assignee_id", "assignee_name", "assigned_date", "audit_status", "status_changed_date",
@@ -139,7 +141,8 @@ class Officer:
         after: str | None = None, sort: LoanSort | None = None,
     ) -> LoanConnection:
         size = 50 if first is None else first
-        page = await loans.officer_loans(info.context, str(self.officer_id), filter, size, after, sort)
+        page = await loans.officer_loans(info.context, str(self.officer_id), filter, size, after, sort,
+                                         state=selects_any(info, LOAN_STATE_FIELDS))
         officer = self.as_loans_officer()
         return LoanConnection.from_page(page, info.context.principal.role, lambda row: officer)
 
@@ -155,10 +158,20 @@ async def _audit(ctx: RequestContext, officer_id: str) -> AuditInfo:
     return AuditInfo.from_row(await ctx.loaders.audit.load(officer_id))
 
 
+def _edge_cursor(root: OfficerEdge) -> str:
+    return root.cursor_text
+
+
 @strawberry.type
 class OfficerEdge:
-    cursor: str
+    cursor: str = strawberry.field(resolver=_edge_cursor, metadata={PREFETCHED: "cursor_text"})
     node: Officer
+    lazy_cursor: strawberry.Private[Cursor | str]
+
+    @property
+    def cursor_text(self) -> str:
+        """Encoded when selected (``resolvers.pagination.Cursor``)."""
+        return str(self.lazy_cursor)
 
 
 @strawberry.type
@@ -173,10 +186,10 @@ class OfficerConnection:
     def from_page(cls, page: OfficerPage) -> OfficerConnection:
         window = page.window
         if page.node_json:
-            edges = [OfficerEdge(cursor=cursor, node=Officer.from_json_row(row, window))
+            edges = [OfficerEdge(lazy_cursor=cursor, node=Officer.from_json_row(row, window))
                      for cursor, row, _, _ in page.items]
         else:
-            edges = [OfficerEdge(cursor=cursor, node=Officer.from_row(row, snapshot, window, rank))
+            edges = [OfficerEdge(lazy_cursor=cursor, node=Officer.from_row(row, snapshot, window, rank))
                      for cursor, row, snapshot, rank in page.items]
         return cls(edges=edges, total_count=page.total_count, calculation_date=window.end,
                    period_start=window.start,
