@@ -7,7 +7,6 @@ an auditor's next move with the version they read still goes through.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -17,6 +16,7 @@ from loanmetrics.principal import ADMIN_ROLES, AUDIT_ROLES, Principal, Role
 from loanmetrics.resolvers.errors import bad_request, conflict, forbidden, not_found
 from loanmetrics.resolvers.inputs import AuditStatus
 from loanmetrics.resolvers.officers import AUDIT_COLUMNS
+from loanmetrics.resolvers.sql import rows_by_key
 
 if TYPE_CHECKING:
     from loanmetrics.resolvers.context import RequestContext
@@ -176,10 +176,7 @@ async def action_rows(ctx: RequestContext, officer_ids: list[str]) -> list[list[
         "SELECT * FROM audit_actions WHERE officer_id = ANY($1::text[]) ORDER BY action_date DESC, id DESC",
         officer_ids,
     )
-    grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
-    for row in rows:
-        grouped[row["officer_id"]].append(row)
-    return [grouped.get(key, []) for key in officer_ids]
+    return rows_by_key(rows, "officer_id", officer_ids)
 
 
 async def team_members(ctx: RequestContext, active_only: bool) -> list[asyncpg.Record]:

@@ -25,7 +25,7 @@ from loanmetrics.resolvers.pagination import (
     decode_cursor,
     order_by,
 )
-from loanmetrics.resolvers.sql import like_pattern, scope_predicate
+from loanmetrics.resolvers.sql import like_pattern, rows_by_key, scope_predicate
 
 if TYPE_CHECKING:
     from loanmetrics.resolvers.context import RequestContext
@@ -330,10 +330,7 @@ async def schedule_rows(ctx: RequestContext, loan_ids: list[str]) -> list[list[a
     rows = await ctx.fetch(
         "SELECT * FROM loan_schedule WHERE loan_id = ANY($1::text[]) ORDER BY loan_id, installment_number", loan_ids
     )
-    grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
-    for row in rows:
-        grouped[row["loan_id"]].append(row)
-    return [grouped.get(key, []) for key in loan_ids]
+    return rows_by_key(rows, "loan_id", loan_ids)
 
 
 async def repayment_rows(ctx: RequestContext, loan_ids: list[str]) -> list[list[asyncpg.Record]]:
@@ -342,7 +339,4 @@ async def repayment_rows(ctx: RequestContext, loan_ids: list[str]) -> list[list[
         "SELECT * FROM repayments WHERE loan_id = ANY($1::text[]) ORDER BY loan_id, payment_date, repayment_id",
         loan_ids,
     )
-    grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
-    for row in rows:
-        grouped[row["loan_id"]].append(row)
-    return [grouped.get(key, []) for key in loan_ids]
+    return rows_by_key(rows, "loan_id", loan_ids)

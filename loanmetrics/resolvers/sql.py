@@ -1,7 +1,13 @@
 """Small helpers for parameterised SQL built from typed inputs: caller scope predicates and LIKE
-patterns. Values always travel as bound parameters (``db.params.Params``)."""
+patterns (values always travel as bound parameters, ``db.params.Params``), and the grouping of
+one batched fetch back into the dataloader's keys."""
 
 from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import asyncpg
 
 from loanmetrics.db.params import Params
 from loanmetrics.principal import Principal
@@ -21,3 +27,12 @@ def like_pattern(text: str) -> str:
     """A case-insensitive substring pattern with LIKE wildcards in the input escaped."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def rows_by_key(rows: Iterable[asyncpg.Record], column: str, keys: Sequence[str]) -> list[list[asyncpg.Record]]:
+    """One fetch for many keys, split back per key in the order asked (a dataloader's answer);
+    each key's rows keep the fetch's order, a key without rows gets an empty list."""
+    grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for row in rows:
+        grouped[row[column]].append(row)
+    return [grouped.get(key, []) for key in keys]
