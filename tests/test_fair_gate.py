@@ -56,6 +56,23 @@ async def test_cancelled_waiters_leave_no_slot_behind() -> None:
     await asyncio.wait_for(gate.acquire(), 1)
 
 
+async def test_a_waiter_cancelled_and_skipped_by_a_release_still_ends_cancelled() -> None:
+    """A release that runs between a waiter's cancellation and its wake-up drops it from the
+    queue; the waiter must still end with CancelledError (not a ValueError from the queue) and
+    the slot must go to the next waiter."""
+    gate = FairGate(1)
+    await gate.acquire()
+    cancelled = asyncio.create_task(gate.acquire())
+    nxt = asyncio.create_task(gate.acquire())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    gate.release()  # before the cancelled task runs: skips it, hands the slot to the next
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    await asyncio.wait_for(nxt, 1)
+    assert gate.waiting == 0
+
+
 def test_a_gate_needs_a_slot() -> None:
     with pytest.raises(ValueError):
         FairGate(0)

@@ -93,7 +93,7 @@ class FairGate:
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot while being cancelled: pass it on
-            else:
+            elif waiter in self._waiters:  # a release may already have skipped it
                 self._waiters.remove(waiter)
             raise
 
