@@ -83,12 +83,16 @@ class LoanFields:
 # --- §5.1 Repayments and installments ----------------------------------------------------------
 
 
+def implied_interest(loan_amount: Decimal, interest_rate: Decimal | None, loan_term_days: int) -> Decimal:
+    """The interest a loan without schedule rows owes (§5.1): simple interest over its term."""
+    if interest_rate is None:
+        return ZERO
+    return round2(Fraction(loan_amount) * Fraction(interest_rate) * loan_term_days / 365)
+
+
 def implied_installment(loan: Loan) -> Installment:
     """The single installment of a loan without schedule rows (§5.1): a bullet due at maturity."""
-    if loan.interest_rate is None:
-        interest = ZERO
-    else:
-        interest = round2(Fraction(loan.loan_amount) * Fraction(loan.interest_rate) * loan.loan_term_days / 365)
+    interest = implied_interest(loan.loan_amount, loan.interest_rate, loan.loan_term_days)
     fee = loan.fee_amount if loan.fee_amount is not None else ZERO
     return Installment(
         installment_number=None,

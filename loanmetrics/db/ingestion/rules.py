@@ -6,9 +6,10 @@ Each rule returns ``(field, error_code, message)`` tuples; the caller adds the r
 from __future__ import annotations
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
+from loanmetrics.calculators.loan_state import implied_interest
 from loanmetrics.db.ingestion.records import MAX_MONEY, LoanRecord, RepaymentRecord, ScheduleRecord
 
 Violation = tuple[str, str, str]
@@ -21,9 +22,7 @@ def loan_rules(loan: LoanRecord, business_date: date) -> list[Violation]:
     status, disbursed, closed = loan["status"], loan["disbursement_date"], loan.get("closed_date")
     if loan["loan_amount"] <= 0:
         found.append(("loan_amount", "INVALID_AMOUNT", "loan_amount must be greater than 0"))
-    rate = loan.get("interest_rate")
-    implied = None if rate is None else loan["loan_amount"] * rate * loan["loan_term_days"] / 365
-    if implied is not None and implied.quantize(TOLERANCE, ROUND_HALF_UP) > MAX_MONEY:
+    if implied_interest(loan["loan_amount"], loan.get("interest_rate"), loan["loan_term_days"]) > MAX_MONEY:
         # the interest a loan without a schedule owes (SPEC §5.1) is a money amount too
         found.append(("interest_rate", "AMOUNT_TOO_LARGE",
                       f"loan_amount x interest_rate x loan_term_days / 365 must not exceed {MAX_MONEY}"))
