@@ -330,10 +330,11 @@ def test_server_killed_mid_batch_then_retried(clean_database_url, tmp_path):
         with httpx.Client(timeout=60) as client:
             request = client.build_request("POST", f"http://127.0.0.1:{port}/api/v1/etl/sync", json=body,
                                            headers=headers)
-            killer_at = time.monotonic() + 0.8
 
             def kill_soon() -> None:
-                time.sleep(max(0.0, killer_at - time.monotonic()))
+                # in the middle of the batch: once its transaction has written (a timer raced a
+                # fast machine, which finished the batch first)
+                asyncio.run(_wait_for_a_writing_transaction(clean_database_url))
                 server.send_signal(signal.SIGKILL)
 
             import threading
@@ -355,6 +356,22 @@ def test_server_killed_mid_batch_then_retried(clean_database_url, tmp_path):
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+
+
+async def _wait_for_a_writing_transaction(url: str, within_s: float = 30.0) -> None:
+    """Until another session of the database holds a transaction that has written a row."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                   "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"):
+                return
+            await asyncio.sleep(0.005)
+    finally:
+        await conn.close()
 
 
 async def _counts(url: str) -> dict[str, int]:
