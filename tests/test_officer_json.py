@@ -1,5 +1,5 @@
-"""Officer nodes built as JSON in SQL (resolvers/officer_json.py) answer exactly what the
-resolvers do, and are used only for selections they can answer.
+"""Officer and branch nodes built as JSON in SQL (resolvers/officer_json.py) answer exactly what
+the resolvers do, and are used only for selections they can answer.
 
 Each document runs on the production schema and on graphql-core's own executor (which never
 splices prebuilt JSON) over the example book; answers are compared as clients receive them.
@@ -57,6 +57,25 @@ NOT_COMPILED = [  # arguments, fragments, directives, resolvers with their own q
     """{ officers(first: 2) { nodes { officerId loans(first: 2) { totalCount } } } }""",
 ]
 
+REGISTRY_BRANCH = REGISTRY_METRICS.removeprefix("metrics { ").removesuffix(" }")
+BRANCHES_COMPILED = [
+    f"{{ branches {{ __typename branch region totalOfficers {TYPED_METRICS} }} }}",
+    f"{{ branches {{ branch {REGISTRY_BRANCH} }} }}",
+    """{ b: branches(filter: {region: "Lagos"}) { name: branch n: totalOfficers r: riskScore
+         f: fimr { v: value b: band } p: portfolio { t: totalPortfolio buckets { bucket balance } } } }""",
+    """{ branches(filter: {branch: "Yaba"}) { branch riskBand dqiBand riskPenalties { name points } } }""",
+]
+BRANCHES_NOT_COMPILED = [  # custom windows run the engine; fragments and directives take the resolvers
+    """{ branches(period: {startDate: "2026-09-02"}) { branch riskScore fimr { value } } }""",
+    """{ branches { ...B } } fragment B on BranchMetrics { branch riskScore }""",
+    """{ branches { branch riskScore @include(if: true) } }""",
+]
+SCOPES = {
+    "unscoped": Principal(subject="t", role=Role.VIEWER),
+    "branches": Principal(subject="t", role=Role.VIEWER, branches=("Yaba", "Wuse")),
+    "region": Principal(subject="t", role=Role.VIEWER, regions=("Lagos",)),  # engine path: no prebuilt nodes
+}
+
 
 @pytest.fixture(scope="module")
 async def book() -> AsyncIterator[Book]:
@@ -83,8 +102,10 @@ def schemas(book: Book) -> dict[bool, strawberry.Schema]:
     return {compiled: build_schema(book.app.settings, compiled_plans=compiled) for compiled in (True, False)}
 
 
-async def _run(book: Book, schema: strawberry.Schema, document: str, role: Role = Role.ADMIN) -> Any:
-    context = RequestContext(application=book.app, principal=Principal(subject="t", role=role), request_id="j")
+async def _run(book: Book, schema: strawberry.Schema, document: str, role: Role = Role.ADMIN,
+               principal: Principal | None = None) -> Any:
+    principal = principal or Principal(subject="t", role=role)
+    context = RequestContext(application=book.app, principal=principal, request_id="j")
     try:
         result = await schema.execute(document, context_value=context)
     finally:
@@ -126,6 +147,44 @@ async def test_timestamps_are_written_like_isoformat(book: Book, schemas: dict[b
 @pytest.mark.parametrize("document", NOT_COMPILED)
 async def test_other_selections_take_the_resolver_path(book: Book, schemas: dict[bool, strawberry.Schema],
                                                        document: str) -> None:
+    data = await _run(book, schemas[True], document)
+    assert _fragments(data) == 0
+    assert data == await _run(book, schemas[False], document)
+
+
+@pytest.mark.parametrize("document", BRANCHES_COMPILED)
+@pytest.mark.parametrize("scope", SCOPES)
+async def test_sql_built_branches_equal_the_resolvers(book: Book, schemas: dict[bool, strawberry.Schema],
+                                                      document: str, scope: str) -> None:
+    principal = SCOPES[scope]
+    reference = await _run(book, schemas[False], document, principal=principal)
+    data = await _run(book, schemas[True], document, principal=principal)
+    (rows,) = reference.values()
+    assert rows, "every document selects at least one branch"
+    assert _fragments(data) == (0 if scope == "region" else len(rows))
+    assert orjson.loads(orjson.dumps(data)) == reference
+
+
+async def test_sql_built_branches_hold_the_book(book: Book, schemas: dict[bool, strawberry.Schema]) -> None:
+    """The prebuilt nodes carry the branch rows themselves, not only the same shape."""
+    data = orjson.loads(orjson.dumps(await _run(
+        book, schemas[True], "{ branches { branch region totalOfficers fimr { numerator denominator } } }")))
+    rows = {row["branch"]: row for row in data["branches"]}
+    assert set(rows) == {"Garki", "Ikeja", "Kubwa", "Lekki", "Surulere", "Wuse", "Yaba"}
+    assert rows["Yaba"]["region"] == "Lagos"
+    async with book.app.db.raw_transaction() as conn:
+        expected = await conn.fetchrow(
+            "SELECT first_miss_count::float8 AS n, fimr_cohort_count::float8 AS d, total_officers "
+            "FROM branch_metrics_daily "
+            "WHERE branch = 'Yaba' ORDER BY calculation_date DESC LIMIT 1")
+    assert rows["Yaba"]["totalOfficers"] == expected["total_officers"] > 1  # officers of other branches lend there
+    assert rows["Yaba"]["fimr"] == {"numerator": expected["n"], "denominator": expected["d"]}
+    assert expected["d"] > 0
+
+
+@pytest.mark.parametrize("document", BRANCHES_NOT_COMPILED)
+async def test_other_branch_selections_take_the_resolver_path(book: Book, schemas: dict[bool, strawberry.Schema],
+                                                              document: str) -> None:
     data = await _run(book, schemas[True], document)
     assert _fragments(data) == 0
     assert data == await _run(book, schemas[False], document)

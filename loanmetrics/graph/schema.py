@@ -11,24 +11,27 @@ hooks.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError
 from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext, Info
 
+from loanmetrics.calculators.bands import BandThresholds
 from loanmetrics.graph import types as t
 from loanmetrics.graph.fast_execution import FastExecutionContext, PlanCache
 from loanmetrics.graph.limits import DocumentLimits, LimitedValidation, Limits
 from loanmetrics.graph.selection import LOAN_STATE_FIELDS, selects_any
 from loanmetrics.resolvers import aggregates, audit, loans, officers, operations
 from loanmetrics.resolvers.context import RequestContext
-from loanmetrics.resolvers.officer_json import officer_node_sql
+from loanmetrics.resolvers.officer_json import branch_node_sql, officer_node_sql
 from loanmetrics.settings import Settings
+
+NodeCompiler = Callable[[Sequence[FieldNode], BandThresholds], str | None]
 
 Ctx = Info[RequestContext, None]
 
@@ -55,8 +58,12 @@ class Query:
     async def branches(
         self, info: Ctx, filter: t.BranchFilter | None = None, period: t.PeriodInput | None = None
     ) -> list[t.BranchMetrics]:
-        snapshots = await aggregates.list_branches(info.context, filter, period)
-        return [t.BranchMetrics.of(snapshot) for snapshot in snapshots]
+        node_json = (_node_sql(info, "branch_node_sql", branch_node_sql)
+                     if getattr(info.schema, "compiled_plans", False) else None)
+        branches = await aggregates.list_branches(info.context, filter, period, node_json=node_json)
+        if branches.node_json is not None:
+            return [t.BranchMetrics.prebuilt(node) for node in branches.node_json]
+        return [t.BranchMetrics.of(snapshot) for snapshot in branches.snapshots]
 
     @strawberry.field
     async def regions(self, info: Ctx, period: t.PeriodInput | None = None) -> list[t.RegionMetrics]:
@@ -147,15 +154,20 @@ class Mutation:
 
 
 def node_json_sql(info: Info[RequestContext, None]) -> str | None:
-    """The SQL of this ``officers`` field's node JSON (resolvers/officer_json.py), compiled once
-    per parsed document (the parser cache hands back the same AST nodes) and kept by the schema."""
+    """The SQL of this ``officers`` field's node JSON (resolvers/officer_json.py)."""
+    return _node_sql(info, "officer_node_sql", officer_node_sql)
+
+
+def _node_sql(info: Info[RequestContext, None], kind: str, compiler: NodeCompiler) -> str | None:
+    """This field's node SQL by ``compiler``, compiled once per parsed document (the parser cache
+    hands back the same AST nodes) and kept by the schema under ``kind``."""
     nodes = info._raw_info.field_nodes  # graphql-core's view: Strawberry's selected_fields converts
-    cache: dict[tuple[int, ...], tuple[Any, str | None]] = info.schema.__dict__.setdefault("officer_node_sql", {})
+    cache: dict[tuple[int, ...], tuple[Any, str | None]] = info.schema.__dict__.setdefault(kind, {})
     key = tuple(id(node) for node in nodes)
     found = cache.get(key)
     if found is not None and len(found[0]) == len(nodes) and all(a is b for a, b in zip(found[0], nodes, strict=True)):
         return found[1]
-    compiled = officer_node_sql(nodes, info.context.application.settings.bands)
+    compiled = compiler(nodes, info.context.application.settings.bands)
     if len(cache) >= NODE_SQL_ENTRIES:
         cache.pop(next(iter(cache)))
     cache[key] = (list(nodes), compiled)  # the nodes stay alive, so their ids stay theirs

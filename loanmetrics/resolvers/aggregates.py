@@ -7,6 +7,7 @@ restricted to the caller's scope, so an aggregate never includes loans the calle
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -35,11 +36,21 @@ def _scope(ctx: RequestContext, filter: BranchFilter | None) -> engine.Scope:
     )
 
 
+@dataclass(frozen=True)
+class Branches:
+    """A branches answer: snapshots, or (``node_json`` asked and the daily rows serve the caller)
+    each branch's whole answer as JSON text built in SQL (resolvers/officer_json.py)."""
+
+    snapshots: list[MetricSnapshot]
+    node_json: list[str] | None = None
+
+
 async def list_branches(
-    ctx: RequestContext, filter: BranchFilter | None, period: Period | None
-) -> list[MetricSnapshot]:
+    ctx: RequestContext, filter: BranchFilter | None, period: Period | None, *, node_json: str | None = None
+) -> Branches:
     """Branches with their whole metrics (within the caller's scope); ``filter.region`` keeps the
-    branches whose region (SPEC §3: the region most of their loans carry) is that region."""
+    branches whose region (SPEC §3: the region most of their loans carry) is that region.
+    ``node_json``: SQL of one node's answer over a branch_metrics_daily row ``m``."""
     window = await resolve_window(ctx, period)
     scope = _scope(ctx, filter)
     region = filter.region if filter is not None else None
@@ -51,13 +62,16 @@ async def list_branches(
             where.append(f"m.branch = ANY({params.add(list(scope.branches), 'text[]')})")
         if region is not None:
             where.append(f"m.region = {params.add(region)}")
+        columns = (f"{node_json} AS node_json" if node_json else
+                   f"m.branch, m.region, m.total_officers, "
+                   f"{daily_snapshot_columns('m', ctx.application.settings.bands)}")
         rows = await ctx.fetch(
-            f"SELECT m.branch, m.region, m.total_officers, "
-            f"{daily_snapshot_columns('m', ctx.application.settings.bands)} FROM branch_metrics_daily m "
-            f"WHERE {' AND '.join(where)} ORDER BY m.branch",
+            f"SELECT {columns} FROM branch_metrics_daily m WHERE {' AND '.join(where)} ORDER BY m.branch",
             *params.values,
         )
-        return [snapshot_from_row(row, key_column="branch", cents=True) for row in rows]
+        if node_json:
+            return Branches([], [row["node_json"] for row in rows])
+        return Branches([snapshot_from_row(row, key_column="branch", cents=True) for row in rows])
     if region is not None:
         # A branch whose region is R has a loan in R (disbursed by D, in scope): the engine runs
         # for those branches only, and keeps the ones whose main region is R.
@@ -69,12 +83,12 @@ async def list_branches(
         candidates = await ctx.fetch(f"SELECT DISTINCT l.branch FROM loans l WHERE {' AND '.join(where)}",
                                      *params.values)
         if not candidates:
-            return []
+            return Branches([])
         scope = engine.Scope(branches=tuple(sorted(row["branch"] for row in candidates)), regions=scope.regions)
     rows = await _engine(ctx, "branch", window, scope)
     if region is not None:
         rows = [row for row in rows if row["main_region"] == region]
-    return [snapshot_from_row(row, key_column="group_key", cents=True) for row in rows]
+    return Branches([snapshot_from_row(row, key_column="group_key", cents=True) for row in rows])
 
 
 async def list_regions(ctx: RequestContext, period: Period | None) -> list[MetricSnapshot]:

@@ -1,4 +1,5 @@
-"""The officer list's nodes as JSON built by PostgreSQL, for plain-data selections.
+"""The officer list's and the branches' nodes as JSON built by PostgreSQL, for plain-data
+selections.
 
 A dashboard page of 50 officers selects a few dozen plain fields per officer (identity, the
 metrics of the default window, the audit record): ENGINEERING.md measured about 3 µs of Python
@@ -10,6 +11,9 @@ and the executor splices it into the response (``orjson.Fragment``) instead of c
 node. Every value is the one the Python path produces: the same IEEE divisions on the same
 integers for ratio values, the correctly rounded double of each exact amount, the same
 timestamp text. ``tests/test_officer_json.py`` holds the two paths to equal answers.
+
+The ``branches`` list of the default window does the same from ``branch_metrics_daily``: its
+statement otherwise decoded every registry column of every branch row, selected or not.
 """
 
 from __future__ import annotations
@@ -168,10 +172,11 @@ def _portfolio(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str
 _RATIO_FIELDS = {to_camel_case(r.name): r.name for r in registry.RATIOS}
 
 
-def _metrics(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+def _metric_leaves(aliases: _Aliases) -> dict[str, str]:
+    """The plain OfficerMetrics fields of daily row ``aliases.daily`` (bands under the current thresholds)."""
     m = aliases.daily
     bands = band_expressions(m, aliases.bands)
-    leaves = {
+    return {
         "calculationDate": f"{m}.calculation_date",
         "periodStart": f"{m}.period_start",
         "periodEnd": f"{m}.calculation_date",
@@ -180,11 +185,26 @@ def _metrics(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str |
         "dqi": f"{m}.dqi",
         "dqiBand": f"upper({bands['dqi_band']})",
     }
-    nested: dict[str, Callable[[_Aliases, SelectionSetNode | None], str | None]] = {
-        key: _ratio(name) for key, name in _RATIO_FIELDS.items()
-    }
-    nested.update(riskPenalties=_penalties, portfolio=_portfolio)
-    return _object(aliases, selection_set, "OfficerMetrics", leaves.get, nested)
+
+
+_METRIC_OBJECTS: dict[str, Callable[[_Aliases, SelectionSetNode | None], str | None]] = {
+    **{key: _ratio(name) for key, name in _RATIO_FIELDS.items()},
+    "riskPenalties": _penalties,
+    "portfolio": _portfolio,
+}
+
+
+def _metrics(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    return _object(aliases, selection_set, "OfficerMetrics", _metric_leaves(aliases).get, _METRIC_OBJECTS)
+
+
+def _branch(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    """A BranchMetrics node: the branch row's identity and every OfficerMetrics field, from
+    branch_metrics_daily (same metric columns as the officer's daily row)."""
+    m = aliases.daily
+    leaves = {**_metric_leaves(aliases), "branch": f"{m}.branch", "region": f"{m}.region",
+              "totalOfficers": f"{m}.total_officers"}
+    return _object(aliases, selection_set, "BranchMetrics", leaves.get, _METRIC_OBJECTS)
 
 
 def _timestamp(column: str) -> str:
@@ -253,3 +273,11 @@ def officer_node_sql(field_nodes: Sequence[FieldNode], bands: BandThresholds) ->
     if len(officer_selections) != 1:
         return None
     return _officer(_Aliases(bands=bands), officer_selections[0])
+
+
+def branch_node_sql(field_nodes: Sequence[FieldNode], bands: BandThresholds) -> str | None:
+    """SQL for one branch node's JSON under this ``branches`` field (a row ``m`` of
+    branch_metrics_daily), or None when the selection is anything but plain fields."""
+    if len(field_nodes) != 1:
+        return None
+    return _branch(_Aliases(bands=bands), field_nodes[0].selection_set)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
+import orjson
 import strawberry
 
 from loanmetrics.calculators import registry
@@ -172,6 +173,7 @@ for _ratio_definition in registry.RATIOS:
 
 class _BranchMetricsView(_MetricsView):
     __slots__ = ()
+    prebuilt_json = None
     branch = property(lambda view: view._snapshot.group_key)
     region = property(lambda view: view._snapshot.region)
     total_officers = property(lambda view: view._snapshot.total_officers or 0)
@@ -207,10 +209,25 @@ class BranchMetrics(OfficerMetrics):
     branch: str
     region: str | None
     total_officers: int
+    prebuilt_json: strawberry.Private[Any] = None
+    """The node's whole answer as JSON built in SQL (resolvers/officer_json.py), or None."""
 
     @classmethod
     def of(cls, snapshot: MetricSnapshot) -> BranchMetrics:
         return cast(BranchMetrics, _BranchMetricsView(snapshot))
+
+    @classmethod
+    def prebuilt(cls, node_json: str) -> BranchMetrics:
+        """A branch whose answer the statement built for this very selection: the compiled
+        plan (graph/fast_execution.py) splices it and reads nothing else."""
+        return cast(BranchMetrics, _PrebuiltBranch(orjson.Fragment(node_json)))
+
+
+class _PrebuiltBranch:
+    __slots__ = ("prebuilt_json",)
+
+    def __init__(self, prebuilt_json: orjson.Fragment) -> None:
+        self.prebuilt_json = prebuilt_json
 
 
 @strawberry.type
