@@ -188,3 +188,24 @@ async def test_other_branch_selections_take_the_resolver_path(book: Book, schema
     data = await _run(book, schemas[True], document)
     assert _fragments(data) == 0
     assert data == await _run(book, schemas[False], document)
+
+
+async def test_branches_without_daily_rows_are_computed(schemas: dict[bool, strawberry.Schema]) -> None:
+    """The default window's one-statement read finds no branch rows for the latest date (or nothing
+    calculated at all): the engine computes the branches, the same numbers the daily rows held."""
+    document = "{ branches { branch region totalOfficers riskScore dqi fimr { numerator denominator } } }"
+    async with loaded_book() as fresh:
+        from_daily = await _run(fresh, schemas[True], document)
+        assert _fragments(from_daily) == len(from_daily["branches"]) == 7
+        async with fresh.app.db.raw_transaction() as conn:
+            await conn.execute("DELETE FROM branch_metrics_daily WHERE calculation_date = "
+                               "(SELECT max(calculation_date) FROM branch_metrics_daily)")
+        computed = await _run(fresh, schemas[True], document)
+        assert _fragments(computed) == 0
+        assert computed == await _run(fresh, schemas[False], document)
+        assert orjson.loads(orjson.dumps(from_daily)) == computed
+        async with fresh.app.db.raw_transaction() as conn:
+            await conn.execute("DELETE FROM officer_metrics_daily")
+        nothing_calculated = await _run(fresh, schemas[True], document)
+        assert _fragments(nothing_calculated) == 0
+        assert nothing_calculated == await _run(fresh, schemas[False], document)

@@ -7,6 +7,7 @@ restricted to the caller's scope, so an aggregate never includes loans the calle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,9 +16,14 @@ import asyncpg
 from loanmetrics.db import metric_engine as engine
 from loanmetrics.db.params import Params
 from loanmetrics.resolvers.inputs import BranchFilter, Period
-from loanmetrics.resolvers.metric_rows import MetricSnapshot, daily_snapshot_columns, snapshot_from_row
+from loanmetrics.resolvers.metric_rows import (
+    MetricSnapshot,
+    daily_snapshot_columns,
+    latest_calculated_sql,
+    snapshot_from_row,
+)
 from loanmetrics.resolvers.sql import scope_predicate
-from loanmetrics.resolvers.windows import Window, daily_rows_exist, resolve_window
+from loanmetrics.resolvers.windows import Window, daily_rows_exist, remember_latest, resolve_window
 
 if TYPE_CHECKING:
     from loanmetrics.resolvers.context import RequestContext
@@ -51,27 +57,24 @@ async def list_branches(
     """Branches with their whole metrics (within the caller's scope); ``filter.region`` keeps the
     branches whose region (SPEC §3: the region most of their loans carry) is that region.
     ``node_json``: SQL of one node's answer over a branch_metrics_daily row ``m``."""
-    window = await resolve_window(ctx, period)
     scope = _scope(ctx, filter)
     region = filter.region if filter is not None else None
     whole_branches = scope.regions is None  # a region scope needs loan-level restriction
+    no_period = period is None or (period.start_date is None and period.end_date is None)
+    if whole_branches and no_period and "latest" not in ctx.memo:
+        branches = await _latest_daily_branches(ctx, scope, region, node_json)
+        if branches is not None:
+            return branches
+    window = await resolve_window(ctx, period)
     if whole_branches and window.default and await daily_rows_exist(ctx, "branch_metrics_daily", window.end):
         params = Params()
-        where = [f"m.calculation_date = {params.add(window.end, 'date')}"]
-        if scope.branches is not None:
-            where.append(f"m.branch = ANY({params.add(list(scope.branches), 'text[]')})")
-        if region is not None:
-            where.append(f"m.region = {params.add(region)}")
-        columns = (f"{node_json} AS node_json" if node_json else
-                   f"m.branch, m.region, m.total_officers, "
-                   f"{daily_snapshot_columns('m', ctx.application.settings.bands)}")
+        where = [f"m.calculation_date = {params.add(window.end, 'date')}", *_daily_filters(params, scope, region)]
         rows = await ctx.fetch(
-            f"SELECT {columns} FROM branch_metrics_daily m WHERE {' AND '.join(where)} ORDER BY m.branch",
+            f"SELECT {_daily_columns(ctx, node_json)} FROM branch_metrics_daily m "
+            f"WHERE {' AND '.join(where)} ORDER BY m.branch",
             *params.values,
         )
-        if node_json:
-            return Branches([], [row["node_json"] for row in rows])
-        return Branches([snapshot_from_row(row, key_column="branch", cents=True) for row in rows])
+        return _daily_branches(rows, node_json)
     if region is not None:
         # A branch whose region is R has a loan in R (disbursed by D, in scope): the engine runs
         # for those branches only, and keeps the ones whose main region is R.
@@ -89,6 +92,56 @@ async def list_branches(
     if region is not None:
         rows = [row for row in rows if row["main_region"] == region]
     return Branches([snapshot_from_row(row, key_column="group_key", cents=True) for row in rows])
+
+
+async def _latest_daily_branches(
+    ctx: RequestContext, scope: engine.Scope, region: str | None, node_json: str | None
+) -> Branches | None:
+    """The default window's branches in one statement: the latest calculated date, whether its
+    branch rows exist, and the rows (three round trips otherwise, most of a branches request's
+    cost). None when that date has no branch rows (the engine computes them)."""
+    params = Params()
+    business_date = params.add(ctx.business_date, "date")
+    filters = " ".join(f"AND {condition}" for condition in _daily_filters(params, scope, region))
+    rows = await ctx.fetch(
+        f"""WITH latest AS (SELECT ({latest_calculated_sql(business_date)}) AS calculated),
+                 d AS (SELECT calculated, coalesce(calculated, {business_date}) AS day FROM latest)
+            SELECT d.calculated, d.day,
+                   EXISTS (SELECT 1 FROM branch_metrics_daily x WHERE x.calculation_date = d.day) AS present,
+                   m.branch AS found, {_daily_columns(ctx, node_json)}
+            FROM d LEFT JOIN branch_metrics_daily m ON m.calculation_date = d.day {filters}
+            ORDER BY m.branch""",
+        *params.values,
+    )
+    first = rows[0]  # d has one row: the LEFT JOIN keeps it when no branch matches
+    day = remember_latest(ctx, first["calculated"])
+    ctx.memo[f"daily:branch_metrics_daily:{day.isoformat()}"] = first["present"]
+    if not first["present"]:
+        return None
+    return _daily_branches([row for row in rows if row["found"] is not None], node_json)
+
+
+def _daily_filters(params: Params, scope: engine.Scope, region: str | None) -> list[str]:
+    """Conditions on a branch_metrics_daily row ``m``: the caller's branches and the region filter."""
+    where = []
+    if scope.branches is not None:
+        where.append(f"m.branch = ANY({params.add(list(scope.branches), 'text[]')})")
+    if region is not None:
+        where.append(f"m.region = {params.add(region)}")
+    return where
+
+
+def _daily_columns(ctx: RequestContext, node_json: str | None) -> str:
+    if node_json:
+        return f"{node_json} AS node_json"
+    return (f"m.branch, m.region, m.total_officers, "
+            f"{daily_snapshot_columns('m', ctx.application.settings.bands)}")
+
+
+def _daily_branches(rows: Sequence[asyncpg.Record], node_json: str | None) -> Branches:
+    if node_json:
+        return Branches([], [row["node_json"] for row in rows])
+    return Branches([snapshot_from_row(row, key_column="branch", cents=True) for row in rows])
 
 
 async def list_regions(ctx: RequestContext, period: Period | None) -> list[MetricSnapshot]:

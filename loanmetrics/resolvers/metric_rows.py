@@ -286,9 +286,14 @@ def snapshot_from_row(row: SnapshotRow, *, key_column: str, cents: bool) -> Metr
 async def latest_calculated_date(conn: asyncpg.Connection, business_date: date) -> date | None:
     """The latest calculated date not after the business date: rows dated later (written before
     the business date was set back, or by hand) never become the default window."""
-    value: date | None = await conn.fetchval(
-        "SELECT max(calculation_date) FROM officer_metrics_daily WHERE calculation_date <= $1", business_date)
+    value: date | None = await conn.fetchval(latest_calculated_sql("$1"), business_date)
     return value
+
+
+def latest_calculated_sql(business_date: str) -> str:
+    """SQL: ``latest_calculated_date`` of the business-date expression ``business_date`` (NULL
+    when nothing is calculated), for statements that fold the lookup in."""
+    return f"SELECT max(calculation_date) FROM officer_metrics_daily WHERE calculation_date <= {business_date}"
 
 
 async def empty_snapshot(

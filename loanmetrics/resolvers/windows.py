@@ -35,10 +35,18 @@ async def latest_date(ctx: RequestContext) -> date:
     if "latest" not in ctx.memo:
         business_date = ctx.business_date
         calculated = await ctx.use(lambda conn: latest_calculated_date(conn, business_date), custom_plans=False)
-        if calculated is not None:  # read from officer_metrics_daily: its rows for that date exist
-            ctx.memo[f"daily:officer_metrics_daily:{calculated.isoformat()}"] = True
-        ctx.memo["latest"] = calculated or ctx.business_date
+        remember_latest(ctx, calculated)
     latest: date = ctx.memo["latest"]
+    return latest
+
+
+def remember_latest(ctx: RequestContext, calculated: date | None) -> date:
+    """Record what ``latest_date`` answers for this request, given the latest calculated date
+    (``latest_calculated_date``), by whichever statement read it."""
+    if calculated is not None:  # read from officer_metrics_daily: its rows for that date exist
+        ctx.memo[f"daily:officer_metrics_daily:{calculated.isoformat()}"] = True
+    latest: date = calculated or ctx.business_date
+    ctx.memo["latest"] = latest
     return latest
 
 
