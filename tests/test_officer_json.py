@@ -209,3 +209,20 @@ async def test_branches_without_daily_rows_are_computed(schemas: dict[bool, stra
         nothing_calculated = await _run(fresh, schemas[True], document)
         assert _fragments(nothing_calculated) == 0
         assert nothing_calculated == await _run(fresh, schemas[False], document)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+async def test_officer_detail_metrics_equal_the_list(book: Book, schemas: dict[bool, strawberry.Schema],
+                                                     scope: str) -> None:
+    """An officer page reads its default-window metrics in the officer's own statement (one round
+    trip): every metric equals the officer list's node, which reads them another way."""
+    principal = SCOPES[scope]
+    listed = orjson.loads(orjson.dumps(await _run(
+        book, schemas[True], f"{{ officers(first: 50) {{ nodes {{ officerId {REGISTRY_METRICS} }} }} }}",
+        principal=principal)))["officers"]["nodes"]
+    assert listed
+    for node in listed:
+        detail = await _run(book, schemas[True],
+                            f'{{ officer(officerId: "{node["officerId"]}") {{ officerId {REGISTRY_METRICS} }} }}',
+                            principal=principal)
+        assert orjson.loads(orjson.dumps(detail))["officer"] == node

@@ -51,8 +51,8 @@ class Query:
 
     @strawberry.field
     async def officer(self, info: Ctx, officer_id: strawberry.ID) -> t.Officer | None:
-        row = await officers.get_officer(info.context, str(officer_id))
-        return t.Officer.from_row(row) if row is not None else None
+        found = await officers.get_officer(info.context, str(officer_id))
+        return t.Officer.from_row(found.row, found.metrics, found.window) if found is not None else None
 
     @strawberry.field
     async def branches(

@@ -97,10 +97,6 @@ class MetricSnapshot:
         return str(self._row["dqi_band"])
 
     @property
-    def had_float_gap(self) -> bool:
-        return bool(self._row["had_float_gap"])
-
-    @property
     def total_officers(self) -> int | None:
         return int(self._row["total_officers"]) if "total_officers" in self._row else None
 
