@@ -190,7 +190,7 @@ async def test_other_branch_selections_take_the_resolver_path(book: Book, schema
     assert data == await _run(book, schemas[False], document)
 
 
-async def test_branches_without_daily_rows_are_computed(schemas: dict[bool, strawberry.Schema]) -> None:
+async def test_lists_without_daily_rows_are_computed(schemas: dict[bool, strawberry.Schema]) -> None:
     """The default window's one-statement read finds no branch rows for the latest date (or nothing
     calculated at all): the engine computes the branches, the same numbers the daily rows held."""
     document = "{ branches { branch region totalOfficers riskScore dqi fimr { numerator denominator } } }"
@@ -209,6 +209,11 @@ async def test_branches_without_daily_rows_are_computed(schemas: dict[bool, stra
         nothing_calculated = await _run(fresh, schemas[True], document)
         assert _fragments(nothing_calculated) == 0
         assert nothing_calculated == await _run(fresh, schemas[False], document)
+        # the officer list's one-statement read finds no date either: the engine ranks the officers
+        officers = "{ officers(first: 3) { totalCount calculationDate nodes { officerId metrics { riskScore } } } }"
+        listed = await _run(fresh, schemas[True], officers)
+        assert listed["officers"]["totalCount"] == 6 and listed["officers"]["calculationDate"] == fresh.app.clock.today().isoformat()
+        assert listed == await _run(fresh, schemas[False], officers)
 
 
 @pytest.mark.parametrize("scope", SCOPES)

@@ -133,10 +133,18 @@ async def list_officers(
     check_page_size(first)
     if offset < 0:
         raise bad_request("offset must not be negative", argument="offset")
-    window = await resolve_window(ctx, period)
     sort = sort or OfficerOrder()
+    no_period = period is None or (period.start_date is None and period.end_date is None)
+    if no_period and not ctx.principal.scoped and "latest" not in ctx.memo:
+        # the dashboard's page: the latest calculated date looked up in the list's own statement
+        folded = await _list_from_daily(ctx, filter, None, sort, first, after, offset, node_json)
+        if folded is not None:
+            return folded
+    window = await resolve_window(ctx, period)
+    connection: OfficerPage | None
     if await _from_daily(ctx, window):
         connection = await _list_from_daily(ctx, filter, window, sort, first, after, offset, node_json)
+        assert connection is not None  # a window given: the date is known
     else:
         connection = await _list_on_demand(ctx, filter, window, sort, first, after, offset)
     if connection.total_count == 0:
@@ -183,17 +191,25 @@ def _terms(sort: OfficerSort) -> list[OrderTerm]:
 
 
 async def _list_from_daily(
-    ctx: RequestContext, filter: OfficerFilter | None, window: Window, sort: OfficerSort,
+    ctx: RequestContext, filter: OfficerFilter | None, window: Window | None, sort: OfficerSort,
     first: int, after: str | None, offset: int, node_json: str | None = None,
-) -> OfficerPage:
+) -> OfficerPage | None:
+    """The page from the daily rows of ``window``; ``window`` None (unscoped callers): of the
+    latest calculated date, which the statement looks up itself (None when nothing is calculated)."""
     params = Params()
     source, ctes = "officer_metrics_daily", ""
+    if window is None:
+        ctes = f"latest AS (SELECT ({latest_calculated_sql(params.add(ctx.business_date, 'date'))}) AS calculated),"
+        day = "(SELECT calculated FROM latest)"
+    else:
+        day = params.add(window.end, "date")
     if ctx.principal.scoped:  # every aggregate over the caller's loans only (SPEC §10)
-        source, day = "scoped_daily", params.add(window.end, "date")
+        assert window is not None
+        source = "scoped_daily"
         ctes = scoped_daily_sql(ctx.principal, params, ctx.application.engine_options,
                                 officers=_in_scope_officers(ctx, params), days=lambda column: f"{column} = {day}")
         ctes += ","
-    where = [f"m.calculation_date = {params.add(window.end, 'date')}",
+    where = [f"m.calculation_date = {day}",
              scope_predicate(ctx.principal, params, branch="o.branch", region="o.region"),
              *_filters(filter, params)]
     bands = ctx.application.settings.bands
@@ -206,7 +222,6 @@ async def _list_from_daily(
     if after:
         casts = [_sort_sql(t_.key)[1] for t_ in terms]
         keyset = after_predicate(outer_terms, decode_cursor(after, terms, casts), params, casts)
-    day = params.add(window.end, "date")
     sort_columns = ", ".join(dict.fromkeys(f"{term.expression} AS {term.key}" for term in terms))
     # the values a cursor records, as stored (money columns below are read as cents)
     sort_values = "".join(f", {term.expression} AS cursor_{i}" for i, term in enumerate(terms))
@@ -227,7 +242,7 @@ async def _list_from_daily(
             ORDER BY {order_by(outer_terms)}
             LIMIT {Params.count(first + 1)} OFFSET {Params.count(offset)}
         )
-        SELECT (SELECT count(*) FROM filtered) AS total_count, rows.*
+        SELECT (SELECT count(*) FROM filtered) AS total_count, {day} AS calculated, rows.*
         FROM (SELECT 1) AS one
         LEFT JOIN (
             SELECT page.position, page.risk_rank, {OFFICER_COLUMNS}{sort_values},
@@ -241,6 +256,12 @@ async def _list_from_daily(
         ORDER BY rows.position
     """
     rows = await ctx.fetch(sql, *params.values)
+    if window is None:
+        calculated: date | None = rows[0]["calculated"]
+        latest = remember_latest(ctx, calculated)
+        if calculated is None:
+            return None
+        window = Window(latest.replace(day=1), latest)
     total = int(rows[0]["total_count"])
     rows = [row for row in rows if row["officer_id"] is not None]
     columns = [f"cursor_{i}" for i in range(len(terms))]
