@@ -212,7 +212,8 @@ async def test_lists_without_daily_rows_are_computed(schemas: dict[bool, strawbe
         # the officer list's one-statement read finds no date either: the engine ranks the officers
         officers = "{ officers(first: 3) { totalCount calculationDate nodes { officerId metrics { riskScore } } } }"
         listed = await _run(fresh, schemas[True], officers)
-        assert listed["officers"]["totalCount"] == 6 and listed["officers"]["calculationDate"] == fresh.app.clock.today().isoformat()
+        assert listed["officers"]["totalCount"] == 6
+        assert listed["officers"]["calculationDate"] == fresh.app.clock.today().isoformat()
         assert listed == await _run(fresh, schemas[False], officers)
 
 
