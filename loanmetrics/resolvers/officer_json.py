@@ -13,7 +13,9 @@ integers for ratio values, the correctly rounded double of each exact amount, th
 timestamp text. ``tests/test_officer_json.py`` holds the two paths to equal answers.
 
 The ``branches`` list of the default window does the same from ``branch_metrics_daily``: its
-statement otherwise decoded every registry column of every branch row, selected or not.
+statement otherwise decoded every registry column of every branch row, selected or not. The
+drilldowns' loan nodes (``resolvers/loan_json.py``) reuse ``node_selection``, ``json_object`` and
+``audit_object`` over their page row.
 """
 
 from __future__ import annotations
