@@ -177,6 +177,7 @@ async def test_sql_built_branches_hold_the_book(book: Book, schemas: dict[bool, 
             "SELECT first_miss_count::float8 AS n, fimr_cohort_count::float8 AS d, total_officers "
             "FROM branch_metrics_daily "
             "WHERE branch = 'Yaba' ORDER BY calculation_date DESC LIMIT 1")
+    assert expected is not None
     assert rows["Yaba"]["totalOfficers"] == expected["total_officers"] > 1  # officers of other branches lend there
     assert rows["Yaba"]["fimr"] == {"numerator": expected["n"], "denominator": expected["d"]}
     assert expected["d"] > 0

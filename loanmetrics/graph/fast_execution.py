@@ -42,6 +42,16 @@ PREFETCHED = "loanmetrics.prefetched"
 """Field metadata key: the attribute holding the resolver's answer when it is already known."""
 
 
+class Prebuilt:
+    """A node whose resolver built its whole answer for this very selection (``PREBUILT``): the
+    compiled plan splices it and reads nothing else, so the node carries nothing else."""
+
+    __slots__ = (PREBUILT,)
+
+    def __init__(self, prebuilt_json: Any) -> None:
+        self.prebuilt_json = prebuilt_json
+
+
 class _NotPrefetched:
     def __repr__(self) -> str:
         return "NOT_PREFETCHED"

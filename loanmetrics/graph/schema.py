@@ -28,6 +28,7 @@ from loanmetrics.graph.limits import DocumentLimits, LimitedValidation, Limits
 from loanmetrics.graph.selection import LOAN_STATE_FIELDS, selects_any
 from loanmetrics.resolvers import aggregates, audit, loans, officers, operations
 from loanmetrics.resolvers.context import RequestContext
+from loanmetrics.resolvers.loan_json import loan_node_sql
 from loanmetrics.resolvers.officer_json import branch_node_sql, officer_node_sql
 from loanmetrics.settings import Settings
 
@@ -77,7 +78,7 @@ class Query:
         order = sort or t.LoanSort(field=t.LoanSortField.DISBURSEMENT_DATE)
         size = 50 if first is None else first
         page = await loans.drilldown(info.context, "fimr_tagged", filter, size, after, offset, order,
-                                     state=selects_any(info, LOAN_STATE_FIELDS))
+                                     state=selects_any(info, LOAN_STATE_FIELDS), node_json=_loan_node_sql(info))
         return t.drilldown_connection(page, info.context)
 
     @strawberry.field(description="Loans 1 to 6 days past due.")
@@ -88,7 +89,7 @@ class Query:
         order = sort or t.LoanSort(field=t.LoanSortField.CURRENT_DPD)
         size = 50 if first is None else first
         page = await loans.drilldown(info.context, "early_indicator_tagged", filter, size, after, offset, order,
-                                     state=selects_any(info, LOAN_STATE_FIELDS))
+                                     state=selects_any(info, LOAN_STATE_FIELDS), node_json=_loan_node_sql(info))
         return t.drilldown_connection(page, info.context)
 
     @strawberry.field
@@ -156,6 +157,16 @@ class Mutation:
 def node_json_sql(info: Info[RequestContext, None]) -> str | None:
     """The SQL of this ``officers`` field's node JSON (resolvers/officer_json.py)."""
     return _node_sql(info, "officer_node_sql", officer_node_sql)
+
+
+def _loan_node_sql(info: Info[RequestContext, None]) -> str | None:
+    """The SQL of this drilldown field's node JSON (resolvers/loan_json.py) for the caller's role
+    (customer phones), with compiled plans only."""
+    if not getattr(info.schema, "compiled_plans", False):
+        return None
+    role = info.context.principal.role
+    return _node_sql(info, f"loan_node_sql:{role.value}",
+                     lambda nodes, bands: loan_node_sql(nodes, bands, role))
 
 
 def _node_sql(info: Info[RequestContext, None], kind: str, compiler: NodeCompiler) -> str | None:

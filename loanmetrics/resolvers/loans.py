@@ -50,6 +50,9 @@ class LoanPage:
     has_next: bool
     has_previous: bool
     officers_joined: bool = False
+    node_json: bool = False
+    """Rows hold the sort keys and ``node_json``, each node's whole answer built in SQL
+    (resolvers/loan_json.py), instead of the loan columns."""
 
 
 def days_late_sql(day: str) -> str:
@@ -97,6 +100,15 @@ def customer_phone(phone: str | None, role: Role) -> str | None:
     return phone if role == Role.ADMIN else mask_phone(phone)
 
 
+def customer_phone_sql(phone: str, role: Role) -> str:
+    """``customer_phone`` in SQL over the text column ``phone`` (lengths in characters, as Python's)."""
+    if role == Role.ADMIN:
+        return phone
+    return (f"CASE WHEN {phone} IS NULL OR {phone} = '' THEN {phone} "
+            f"WHEN length({phone}) <= 7 THEN repeat('*', length({phone})) "
+            f"ELSE left({phone}, 4) || repeat('*', length({phone}) - 7) || right({phone}, 3) END")
+
+
 def loan_filters(filter: LoanFilter | None, params: Params) -> list[str]:
     """LoanFilter on the loan's own attributes (SPEC §6)."""
     if filter is None:
@@ -142,13 +154,14 @@ def _casts(terms: list[OrderTerm]) -> list[str]:
 
 async def loan_page(
     ctx: RequestContext, where: list[str], params: Params, sort: LoanSort, first: int, after: str | None,
-    offset: int = 0, *, count_sql: str | None = None, state: bool = True,
+    offset: int = 0, *, count_sql: str | None = None, state: bool = True, node_json: str | None = None,
 ) -> LoanPage:
     """One page of loans matching ``where`` (already parameterised in ``params``).
 
     The page is chosen on the narrow loans rows alone (filters, scope and sort keys are loan
     columns; the tagged drilldowns have partial indexes in their default order); the wide
-    columns and the maintained state are read for the page's rows only."""
+    columns and the maintained state are read for the page's rows only. ``node_json``: SQL of
+    one node's answer over the page row ``PAGE_ROW`` (the row the Python path reads)."""
     check_page_size(first)
     if offset < 0:
         raise bad_request("offset must not be negative", argument="offset")
@@ -163,6 +176,13 @@ async def loan_page(
     casts = _casts(terms)
     keyset = after_predicate(inner, decode_cursor(after, terms, casts), params, casts) if after else "TRUE"
     condition = " AND ".join(where)
+    page_rows = (f"SELECT {columns}, {_OFFICER_COLUMNS}, {officer_in_scope} AS o_in_scope, {AUDIT_COLUMNS}"
+                 f" FROM page p JOIN loans l ON l.loan_id = p.loan_id{_STATE_JOIN if state else ''}"
+                 f" JOIN officers o ON o.officer_id = l.officer_id"
+                 f" LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id AND {officer_in_scope}")
+    if node_json:  # the sort keys for the cursors, and the node as JSON
+        keys = ", ".join(f"{PAGE_ROW}.{key}" for key in dict.fromkeys(term.key for term in terms))
+        page_rows = f"SELECT {keys}, {node_json} AS node_json FROM ({page_rows}) {PAGE_ROW}"
     rows = await ctx.fetch(
         f"""
         WITH page AS (
@@ -174,12 +194,7 @@ async def loan_page(
         )
         SELECT ({count_sql or f"SELECT count(*) FROM loans l WHERE {condition}"}) AS total_count, x.*
         FROM (SELECT 1) AS one
-        LEFT JOIN (
-            SELECT {columns}, {_OFFICER_COLUMNS}, {officer_in_scope} AS o_in_scope, {AUDIT_COLUMNS}
-            FROM page p JOIN loans l ON l.loan_id = p.loan_id{_STATE_JOIN if state else ""}
-            JOIN officers o ON o.officer_id = l.officer_id
-            LEFT JOIN audit_tracking a ON a.officer_id = o.officer_id AND {officer_in_scope}
-        ) x ON TRUE
+        LEFT JOIN ({page_rows}) x ON TRUE
         ORDER BY {order_by(outer)}
         """,
         *params.values,
@@ -188,10 +203,13 @@ async def loan_page(
     rows = [row for row in rows if row["loan_id"] is not None]
     items = [(Cursor(row, [term.key for term in terms], terms), row) for row in rows[:first]]
     return LoanPage(items, total, has_next=len(rows) > first, has_previous=after is not None or offset > 0,
-                    officers_joined=True)
+                    officers_joined=True, node_json=bool(node_json))
 
 
 _STATE_JOIN = " JOIN loan_state st ON st.loan_id = p.loan_id"
+PAGE_ROW = "y"
+"""The alias of a page row (``loan_columns``, the officer's, ``o_in_scope``, ``AUDIT_COLUMNS``) in
+the statement's node JSON."""
 
 # The loan's officer as stored (the loan row carries its own copies of name, branch and region).
 OFFICER_KEYS = ("officer_name", "officer_phone", "region", "branch", "employment_status", "primary_channel",
@@ -201,17 +219,18 @@ _OFFICER_COLUMNS = ", ".join(f"o.{name} AS o_{name}" for name in OFFICER_KEYS)
 
 async def drilldown(
     ctx: RequestContext, tag: str, filter: LoanFilter | None, first: int, after: str | None, offset: int,
-    sort: LoanSort, *, state: bool = True,
+    sort: LoanSort, *, state: bool = True, node_json: str | None = None,
 ) -> LoanPage:
     """``state=False``: no loan's last payment or next due is asked for (read as NULL), so the
-    page skips the maintained state (a third of a drilldown page's PostgreSQL time)."""
+    page skips the maintained state (a third of a drilldown page's PostgreSQL time).
+    ``node_json``: as in ``loan_page``."""
     params = Params()
     where = loan_filters(filter, params)
     explicit = getattr(filter, tag, None) if filter is not None else None
     if explicit is None:
         where.append(f"l.{tag}")
     return await loan_page(ctx, where, params, sort, first, after, offset,
-                           count_sql=_tag_count_sql(ctx, tag, filter, params), state=state)
+                           count_sql=_tag_count_sql(ctx, tag, filter, params), state=state, node_json=node_json)
 
 
 _COUNT_COLUMNS = {"fimr_tagged": "fimr_count", "early_indicator_tagged": "early_count"}

@@ -13,7 +13,9 @@ integers for ratio values, the correctly rounded double of each exact amount, th
 timestamp text. ``tests/test_officer_json.py`` holds the two paths to equal answers.
 
 The ``branches`` list of the default window does the same from ``branch_metrics_daily``: its
-statement otherwise decoded every registry column of every branch row, selected or not.
+statement otherwise decoded every registry column of every branch row, selected or not. The
+drilldowns' loan nodes (``resolvers/loan_json.py``) reuse ``node_selection``, ``json_object`` and
+``audit_object`` over their page row.
 """
 
 from __future__ import annotations
@@ -30,19 +32,22 @@ from loanmetrics.resolvers.metric_rows import BANDED, BUCKET_LABELS, PENALTIES, 
 
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 
-Compiler = Callable[["_Aliases", SelectionSetNode], "str | None"]
-
 
 @dataclass(frozen=True)
-class _Aliases:
-    """The SQL names the node expression reads: officer ``o``, daily row ``m``, audit ``a``,
-    rank ``rank``, and the current band thresholds."""
+class Aliases:
+    """The SQL names the node expression reads: officer ``o``, daily row ``m``, audit ``a`` (its
+    version column ``audit_version``), rank ``rank``, and the current band thresholds."""
 
     bands: BandThresholds
     officer: str = "o"
     daily: str = "m"
     audit: str = "a"
     rank: str = "risk_rank"
+    audit_version: str = "version"
+
+
+Compiler = Callable[[Aliases, SelectionSetNode | None], str | None]
+"""An object field's JSON expression over the aliases, or None when its selection is not plain."""
 
 
 def _fields(selection_set: SelectionSetNode | None) -> list[tuple[str, FieldNode]] | None:
@@ -62,10 +67,10 @@ def _fields(selection_set: SelectionSetNode | None) -> list[tuple[str, FieldNode
     return out if 0 < len(out) <= MAX_KEYS else None
 
 
-def _object(
-    aliases: _Aliases, selection_set: SelectionSetNode | None, type_name: str,
+def json_object(
+    aliases: Aliases, selection_set: SelectionSetNode | None, type_name: str,
     leaf: Callable[[str], str | None],
-    nested: dict[str, Callable[[_Aliases, SelectionSetNode | None], str | None]] | None = None,
+    nested: dict[str, Compiler] | None = None,
 ) -> str | None:
     """json_build_object over the selection: leaves by ``leaf(name)``, objects by ``nested``."""
     fields = _fields(selection_set)
@@ -90,23 +95,23 @@ def _object(
     return f"json_build_object({', '.join(parts)})"
 
 
-def _money(aliases: _Aliases, column: str) -> str:
+def _money(aliases: Aliases, column: str) -> str:
     """A stored NUMERIC(20,2) amount as the double nearest its exact value (Python: cents / 100)."""
     return f"{aliases.daily}.{column}::float8"
 
 
-def _exact(aliases: _Aliases, component: str) -> str:
+def _exact(aliases: Aliases, component: str) -> str:
     """A component as the exact integer the Python path divides (money in cents)."""
     if registry.COMPONENT[component].money:
         return f"({aliases.daily}.{component} * 100)::int8"
     return f"{aliases.daily}.{component}"
 
 
-def _ratio(name: str) -> Callable[[_Aliases, SelectionSetNode | None], str | None]:
+def _ratio(name: str) -> Compiler:
     definition = registry.RATIO[name]
     numerator, denominator = definition.numerator, definition.denominator
 
-    def compile_ratio(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    def compile_ratio(aliases: Aliases, selection_set: SelectionSetNode | None) -> str | None:
         num, den = _exact(aliases, numerator), _exact(aliases, denominator)
         when_empty = definition.when_empty
         # the Python path's float(Fraction): exact for the registry's small constants
@@ -118,19 +123,19 @@ def _ratio(name: str) -> Callable[[_Aliases, SelectionSetNode | None], str | Non
             "denominator": f"{aliases.daily}.{denominator}::float8",
             "band": f"upper({band})" if band else "NULL::text",
         }
-        return _object(aliases, selection_set, "Ratio", leaves.get)
+        return json_object(aliases, selection_set, "Ratio", leaves.get)
 
     return compile_ratio
 
 
-def _penalties(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+def _penalties(aliases: Aliases, selection_set: SelectionSetNode | None) -> str | None:
     leaves = {
         "name": "w.name",
         "weight": "w.weight",
         "input": "p.x",
         "points": "w.weight::float8 * least(1.0::float8, greatest(0.0::float8, p.x))",
     }
-    item = _object(aliases, selection_set, "RiskPenalty", leaves.get)
+    item = json_object(aliases, selection_set, "RiskPenalty", leaves.get)
     if item is None:
         return None
     weights = ", ".join(f"({n}, '{name}', {weight})" for n, (name, weight) in enumerate(PENALTIES, start=1))
@@ -141,7 +146,7 @@ def _penalties(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str
     )
 
 
-def _buckets(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+def _buckets(aliases: Aliases, selection_set: SelectionSetNode | None) -> str | None:
     items = []
     for column, label in BUCKET_LABELS:
         leaves = {
@@ -149,7 +154,7 @@ def _buckets(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str |
             "count": f"{aliases.daily}.bucket_{column}_count",
             "balance": _money(aliases, f"bucket_{column}_balance"),
         }
-        item = _object(aliases, selection_set, "BucketBalance", leaves.get)
+        item = json_object(aliases, selection_set, "BucketBalance", leaves.get)
         if item is None:
             return None
         items.append(item)
@@ -159,20 +164,20 @@ def _buckets(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str |
 _PORTFOLIO = {to_camel_case(c.name): c for c in registry.COMPONENTS if c.portfolio}
 
 
-def _portfolio(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+def _portfolio(aliases: Aliases, selection_set: SelectionSetNode | None) -> str | None:
     def leaf(name: str) -> str | None:
         component = _PORTFOLIO.get(name)
         if component is None:
             return None
         return _money(aliases, component.name) if component.money else f"{aliases.daily}.{component.name}"
 
-    return _object(aliases, selection_set, "Portfolio", leaf, {"buckets": _buckets})
+    return json_object(aliases, selection_set, "Portfolio", leaf, {"buckets": _buckets})
 
 
 _RATIO_FIELDS = {to_camel_case(r.name): r.name for r in registry.RATIOS}
 
 
-def _metric_leaves(aliases: _Aliases) -> dict[str, str]:
+def _metric_leaves(aliases: Aliases) -> dict[str, str]:
     """The plain OfficerMetrics fields of daily row ``aliases.daily`` (bands under the current thresholds)."""
     m = aliases.daily
     bands = band_expressions(m, aliases.bands)
@@ -187,24 +192,24 @@ def _metric_leaves(aliases: _Aliases) -> dict[str, str]:
     }
 
 
-_METRIC_OBJECTS: dict[str, Callable[[_Aliases, SelectionSetNode | None], str | None]] = {
+_METRIC_OBJECTS: dict[str, Compiler] = {
     **{key: _ratio(name) for key, name in _RATIO_FIELDS.items()},
     "riskPenalties": _penalties,
     "portfolio": _portfolio,
 }
 
 
-def _metrics(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
-    return _object(aliases, selection_set, "OfficerMetrics", _metric_leaves(aliases).get, _METRIC_OBJECTS)
+def _metrics(aliases: Aliases, selection_set: SelectionSetNode | None) -> str | None:
+    return json_object(aliases, selection_set, "OfficerMetrics", _metric_leaves(aliases).get, _METRIC_OBJECTS)
 
 
-def _branch(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+def _branch(aliases: Aliases, selection_set: SelectionSetNode | None) -> str | None:
     """A BranchMetrics node: the branch row's identity and every OfficerMetrics field, from
     branch_metrics_daily (same metric columns as the officer's daily row)."""
     m = aliases.daily
     leaves = {**_metric_leaves(aliases), "branch": f"{m}.branch", "region": f"{m}.region",
               "totalOfficers": f"{m}.total_officers"}
-    return _object(aliases, selection_set, "BranchMetrics", leaves.get, _METRIC_OBJECTS)
+    return json_object(aliases, selection_set, "BranchMetrics", leaves.get, _METRIC_OBJECTS)
 
 
 def _timestamp(column: str) -> str:
@@ -217,7 +222,7 @@ def _timestamp(column: str) -> str:
     )
 
 
-def _audit(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+def audit_object(aliases: Aliases, selection_set: SelectionSetNode | None) -> str | None:
     a, o = aliases.audit, aliases.officer
     leaves = {
         "officerId": f"{o}.officer_id",
@@ -232,12 +237,12 @@ def _audit(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | N
         "actionType": f"{a}.action_type",
         "actionDate": _timestamp(f"{a}.action_date"),
         "actionNotes": f"{a}.action_notes",
-        "version": f"coalesce({a}.version, 0)",
+        "version": f"coalesce({a}.{aliases.audit_version}, 0)",
     }
-    return _object(aliases, selection_set, "AuditInfo", leaves.get)
+    return json_object(aliases, selection_set, "AuditInfo", leaves.get)
 
 
-def _officer(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str | None:
+def _officer(aliases: Aliases, selection_set: SelectionSetNode | None) -> str | None:
     o = aliases.officer
     leaves = {
         "officerId": f"{o}.officer_id",
@@ -249,30 +254,37 @@ def _officer(aliases: _Aliases, selection_set: SelectionSetNode | None) -> str |
         "primaryChannel": f"{o}.primary_channel",
         "rank": aliases.rank,
     }
-    return _object(aliases, selection_set, "Officer", leaves.get, {"metrics": _metrics, "audit": _audit})
+    return json_object(aliases, selection_set, "Officer", leaves.get, {"metrics": _metrics, "audit": audit_object})
 
 
-def officer_node_sql(field_nodes: Sequence[FieldNode], bands: BandThresholds) -> str | None:
-    """SQL for one officer node's JSON under this ``officers`` field, or None when the selection
-    is anything but one plain Officer selection (``nodes`` or ``edges { node }``, not both)."""
+def node_selection(field_nodes: Sequence[FieldNode]) -> SelectionSetNode | None:
+    """The one node selection under this connection field (``nodes`` or ``edges { node }``, not
+    both), or None when there is anything but plain fields on the way to it."""
     if len(field_nodes) != 1:
         return None
     connection = _fields(field_nodes[0].selection_set)
     if connection is None:
         return None
-    officer_selections = []
+    node_selections = []
     for _, field in connection:
         name = field.name.value
         if name == "nodes":
-            officer_selections.append(field.selection_set)
+            node_selections.append(field.selection_set)
         elif name == "edges":
             edge = _fields(field.selection_set)
             if edge is None:
                 return None
-            officer_selections += [f.selection_set for _, f in edge if f.name.value == "node"]
-    if len(officer_selections) != 1:
+            node_selections += [f.selection_set for _, f in edge if f.name.value == "node"]
+    if len(node_selections) != 1:
         return None
-    return _officer(_Aliases(bands=bands), officer_selections[0])
+    return node_selections[0]
+
+
+def officer_node_sql(field_nodes: Sequence[FieldNode], bands: BandThresholds) -> str | None:
+    """SQL for one officer node's JSON under this ``officers`` field, or None when the selection
+    is anything but one plain Officer selection."""
+    selection = node_selection(field_nodes)
+    return None if selection is None else _officer(Aliases(bands=bands), selection)
 
 
 def branch_node_sql(field_nodes: Sequence[FieldNode], bands: BandThresholds) -> str | None:
@@ -280,4 +292,4 @@ def branch_node_sql(field_nodes: Sequence[FieldNode], bands: BandThresholds) -> 
     branch_metrics_daily), or None when the selection is anything but plain fields."""
     if len(field_nodes) != 1:
         return None
-    return _branch(_Aliases(bands=bands), field_nodes[0].selection_set)
+    return _branch(Aliases(bands=bands), field_nodes[0].selection_set)

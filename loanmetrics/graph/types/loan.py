@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
+import orjson
 import strawberry
 from strawberry.types import Info
 
-from loanmetrics.graph.fast_execution import PREFETCHED
+from loanmetrics.graph.fast_execution import PREFETCHED, Prebuilt
 from loanmetrics.graph.types.connections import PageInfo
 from loanmetrics.principal import Role
 from loanmetrics.resolvers.context import RequestContext
@@ -114,6 +115,8 @@ class Loan:
     officer_name: str
     loan_officer: strawberry.Private[Officer | None] = None
     """The loan's officer, supplied by whoever built the page."""
+    prebuilt_json: strawberry.Private[Any] = None
+    """The node's whole answer as JSON built in SQL (resolvers/loan_json.py), or None."""
 
     @classmethod
     def from_row(cls, row: Any, role: Role, officer: Officer) -> Loan:
@@ -131,6 +134,11 @@ class Loan:
             total_outstanding=float(row["total_outstanding"]), last_payment_date=row["last_payment_date"],
             next_payment_due=row["next_payment_due"], loan_officer=officer,
         )
+
+    @classmethod
+    def prebuilt(cls, node_json: str) -> Loan:
+        """A loan whose answer the page statement built for this very selection."""
+        return cast(Loan, Prebuilt(orjson.Fragment(node_json)))
 
     @strawberry.field(description="The loan's officer. When the officer's own branch or region is outside the "
                       "caller's scope (a loan of a scoped branch may belong to another branch's officer), only its "
@@ -177,9 +185,12 @@ class LoanConnection:
 
     @classmethod
     def from_page(cls, page: LoanPage, role: Role, officer_of: Callable[[Any], Officer]) -> LoanConnection:
-        """The page's loans, each with its officer: ``officer_of(row)``."""
-        edges = [LoanEdge(lazy_cursor=cursor, node=Loan.from_row(row, role, officer_of(row)))
-                 for cursor, row in page.items]
+        """The page's loans, each with its officer: ``officer_of(row)`` (or prebuilt: ``page.node_json``)."""
+        if page.node_json:
+            edges = [LoanEdge(lazy_cursor=cursor, node=Loan.prebuilt(row["node_json"])) for cursor, row in page.items]
+        else:
+            edges = [LoanEdge(lazy_cursor=cursor, node=Loan.from_row(row, role, officer_of(row)))
+                     for cursor, row in page.items]
         return cls(edges=edges, total_count=page.total_count,
                    page_info=PageInfo.of(page.items, has_next=page.has_next, has_previous=page.has_previous))
 

@@ -14,6 +14,7 @@ import orjson
 import strawberry
 
 from loanmetrics.calculators import registry
+from loanmetrics.graph.fast_execution import Prebuilt
 from loanmetrics.graph.types.inputs import Band
 from loanmetrics.resolvers.metric_rows import MetricSnapshot
 
@@ -220,14 +221,7 @@ class BranchMetrics(OfficerMetrics):
     def prebuilt(cls, node_json: str) -> BranchMetrics:
         """A branch whose answer the statement built for this very selection: the compiled
         plan (graph/fast_execution.py) splices it and reads nothing else."""
-        return cast(BranchMetrics, _PrebuiltBranch(orjson.Fragment(node_json)))
-
-
-class _PrebuiltBranch:
-    __slots__ = ("prebuilt_json",)
-
-    def __init__(self, prebuilt_json: orjson.Fragment) -> None:
-        self.prebuilt_json = prebuilt_json
+        return cast(BranchMetrics, Prebuilt(orjson.Fragment(node_json)))
 
 
 @strawberry.type
