@@ -17,6 +17,9 @@ import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
 from loanmetrics.calculators import registry
+from loanmetrics.graph.rest.fields import OFFICER_ROW
+from loanmetrics.graph.rest.officers import LIST_DOCUMENT, OFFICER_ROW_SQL, list_variables
+from loanmetrics.graph.rest.shapes import reshape
 from loanmetrics.graph.schema import build_schema
 from loanmetrics.principal import Principal, Role
 from loanmetrics.resolvers.context import RequestContext
@@ -233,3 +236,55 @@ async def test_officer_detail_metrics_equal_the_list(book: Book, schemas: dict[b
                             f'{{ officer(officerId: "{node["officerId"]}") {{ officerId {REGISTRY_METRICS} }} }}',
                             principal=principal)
         assert orjson.loads(orjson.dumps(detail))["officer"] == node
+
+
+REST_DEFAULTS = {"region": None, "branch": None, "officer_id": None, "risk_band": None, "date": None,
+                 "start_date": None, "end_date": None, "sort": "risk_score", "order": "desc", "per_page": 50, "page": 1}
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+async def test_rest_rows_built_in_sql_equal_the_reshaped_answer(book: Book, schemas: dict[bool, strawberry.Schema],
+                                                                scope: str) -> None:
+    """The REST officer rows PostgreSQL builds (``officer_row_sql``) are the reshaped GraphQL nodes."""
+    principal = SCOPES[scope]
+    variables = list_variables(dict(REST_DEFAULTS))
+    context = RequestContext(application=book.app, principal=principal, request_id="r", officer_rows=OFFICER_ROW_SQL)
+    try:
+        result = await schemas[True].execute(LIST_DOCUMENT, variable_values=variables, context_value=context)
+    finally:
+        await context.close()
+    assert not result.errors, result.errors
+    assert result.data is not None
+    rows = result.data["officers"]["nodes"]
+    assert rows
+    assert all(isinstance(row, orjson.Fragment) for row in rows)
+    reference_context = RequestContext(application=book.app, principal=principal, request_id="g")
+    try:
+        reference = await schemas[False].execute(LIST_DOCUMENT, variable_values=variables,
+                                                 context_value=reference_context)
+    finally:
+        await reference_context.close()
+    assert reference.data is not None
+    expected = [reshape(node, OFFICER_ROW) for node in reference.data["officers"]["nodes"]]
+    if scope == "unscoped":  # both spellings of the status go through the SQL's respelling
+        assert {row["audit_status"] for row in expected} >= {"Not Assigned", "Assigned"}
+    assert orjson.loads(orjson.dumps(rows)) == expected
+
+
+async def test_rest_rows_are_cached_apart_from_graphql_answers(book: Book) -> None:
+    """The REST route's answer (rows in the GraphQL body) is cached under a key of its own: the
+    same document posted to /graphql after the REST answer was cached gets GraphQL nodes."""
+    body = {"query": LIST_DOCUMENT, "variables": list_variables(dict(REST_DEFAULTS)), "operationName": "RestOfficers"}
+
+    async def graphql() -> Any:
+        response = await book.http.post("/graphql", json=body, headers=book.headers())
+        assert response.status_code == 200
+        return response.json()["data"]
+
+    first = await book.http.get("/api/v1/metrics/officers?per_page=50", headers=book.headers())
+    again = await book.http.get("/api/v1/metrics/officers?per_page=50", headers=book.headers())
+    after = await graphql()  # the REST answer is cached by now: it must not be this one
+    assert first.status_code == again.status_code == 200
+    assert "officerId" in after["officers"]["nodes"][0]
+    assert first.json()["data"] == again.json()["data"] == [reshape(n, OFFICER_ROW) for n in after["officers"]["nodes"]]
+    assert await graphql() == after

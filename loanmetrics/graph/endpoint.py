@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ from loanmetrics.graph.persisted_queries import NOT_FOUND, PersistedQueryError, 
 from loanmetrics.graph.telemetry import label_operation
 from loanmetrics.principal import READ_ROLES, Principal
 from loanmetrics.resolvers.context import RequestContext
+from loanmetrics.resolvers.officer_json import RowKey
 
 if TYPE_CHECKING:
     import strawberry
@@ -62,6 +64,9 @@ class Outcome:
     body: bytes
     cached: bool = False
     request_error: bool = False
+    data: dict[str, Any] | None = None
+    """The executed answer's ``data`` as executed (prebuilt nodes as ``orjson.Fragment``), when it
+    was executed here without errors: what an internal caller reads instead of decoding ``body``."""
 
     def payload(self) -> dict[str, Any]:
         document: dict[str, Any] = orjson.loads(self.body)
@@ -119,9 +124,12 @@ async def execute_document(
     *,
     allow_mutations: bool = True,
     use_cache: bool = True,
+    officer_rows: Sequence[RowKey] | None = None,
 ) -> Outcome:
     """Run one GraphQL operation for a caller (the GraphQL route and every REST route use this).
-    ``use_cache=False``: neither read nor fill the response cache (the pages of a CSV export)."""
+    ``use_cache=False``: neither read nor fill the response cache (the pages of a CSV export).
+    ``officer_rows``: the REST shim's officer row shape (``RequestContext.officer_rows``); such
+    answers are cached under a key of their own, never served to a GraphQL request."""
     if principal.role not in READ_ROLES:
         raise AuthError(403, "FORBIDDEN", f"role '{principal.role}' may not use the API")
     kind = operation_kind(document, operation_name, application.settings.max_tokens)
@@ -135,10 +143,13 @@ async def execute_document(
     generation = 0
     if kind == OperationType.QUERY.value and cache is not None:
         cache_key = cache.key(document, variables, principal.scope_key(), operation_name)
+        if officer_rows is not None:
+            cache_key = f"rows:{cache_key}"
         generation, cached = await cache.lookup(cache_key)
         if cached is not None:
             return Outcome(200, cached, cached=True)
-    context = RequestContext(application=application, principal=principal, request_id=request_id)
+    context = RequestContext(application=application, principal=principal, request_id=request_id,
+                             officer_rows=officer_rows)
     try:
         result = await schema.execute(document, variable_values=variables, context_value=context,
                                       operation_name=operation_name)
@@ -162,7 +173,7 @@ async def execute_document(
     status = 503 if unavailable else 200
     if cache_key is not None and cache is not None and not errors:
         await cache.store(generation, cache_key, encoded)
-    return Outcome(status, encoded)
+    return Outcome(status, encoded, data=result.data if not errors else None)
 
 
 def _with_code(error: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from loanmetrics.graph.selection import LOAN_STATE_FIELDS, selects_any
 from loanmetrics.resolvers import aggregates, audit, loans, officers, operations
 from loanmetrics.resolvers.context import RequestContext
 from loanmetrics.resolvers.loan_json import loan_node_sql
-from loanmetrics.resolvers.officer_json import branch_node_sql, officer_node_sql
+from loanmetrics.resolvers.officer_json import branch_node_sql, officer_node_sql, officer_row_sql
 from loanmetrics.settings import Settings
 
 NodeCompiler = Callable[[Sequence[FieldNode], BandThresholds], str | None]
@@ -45,7 +45,11 @@ class Query:
         sort: t.OfficerSort | None = None, first: int | None = 50, after: str | None = None,
         offset: Annotated[int, strawberry.argument(description="Rows to skip after the cursor (REST pages).")] = 0,
     ) -> t.OfficerConnection:
-        node_json = node_json_sql(info) if getattr(info.schema, "compiled_plans", False) else None
+        node_json = None
+        if getattr(info.schema, "compiled_plans", False):
+            rows = info.context.officer_rows
+            node_json = node_json_sql(info) if rows is None else _node_sql(
+                info, f"officer_row_sql:{id(rows)}", lambda nodes, bands: officer_row_sql(nodes, bands, rows))
         page = await officers.list_officers(info.context, filter, period, sort, 50 if first is None else first, after,
                                             offset, node_json=node_json)
         return t.OfficerConnection.from_page(page)

@@ -9,7 +9,7 @@ batch what fields look up one at a time (``resolvers/loaders.py``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +20,7 @@ import asyncpg
 
 from loanmetrics.principal import Principal
 from loanmetrics.resolvers.loaders import Loaders
+from loanmetrics.resolvers.officer_json import RowKey
 
 T = TypeVar("T")
 
@@ -38,6 +39,9 @@ class RequestContext:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     memo: dict[str, Any] = field(default_factory=dict)
     notices: list[dict[str, Any]] = field(default_factory=list)
+    officer_rows: Sequence[RowKey] | None = None
+    """Set by the REST shim: the officer list's nodes as flat rows of this shape, built in SQL
+    (``officer_json.officer_row_sql``) when the selection compiles."""
     """Why an answer is empty or partial (a date before any data...): the response's
     ``extensions.notices``."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,6 +37,7 @@ from loanmetrics.graph.rest.params import (
 from loanmetrics.graph.rest.shapes import Json, Out
 from loanmetrics.graph.telemetry import label_operation
 from loanmetrics.principal import READ_ROLES, Principal, Role
+from loanmetrics.resolvers.officer_json import RowKey
 
 if TYPE_CHECKING:
     import strawberry
@@ -77,6 +78,8 @@ class Call:
     path: dict[str, Any]
     query: dict[str, Any]
     body: dict[str, Any]
+    csv: bool = False
+    """Answering with CSV: handlers return plain rows (no prebuilt JSON)."""
 
     @property
     def application(self) -> Application:
@@ -88,13 +91,17 @@ class Call:
         return schema
 
     async def graphql(self, document: str, operation: str, variables: Mapping[str, Any], *,
-                      use_cache: bool = True) -> dict[str, Any]:
-        """Run one of the shim's constant documents; its ``data``, or the mapped RestError."""
+                      use_cache: bool = True, officer_rows: Sequence[RowKey] | None = None) -> dict[str, Any]:
+        """Run one of the shim's constant documents; its ``data``, or the mapped RestError.
+        ``officer_rows``: the officer list's nodes as rows of that shape where SQL built them
+        (``orjson.Fragment``, or dicts with the row's keys when read from the cache)."""
         label_operation(self.request.scope, operation)
         outcome = await execute_document(
             self.application, self.schema, self.principal, self.request.scope.get("request_id", ""),
-            document, dict(variables), operation, use_cache=use_cache,
+            document, dict(variables), operation, use_cache=use_cache, officer_rows=officer_rows,
         )
+        if officer_rows is not None and outcome.data is not None and outcome.status == 200:
+            return outcome.data
         payload = outcome.payload()
         if payload.get("errors"):
             raise graphql_failure(payload["errors"])
@@ -200,7 +207,7 @@ async def _serve(endpoint: Endpoint, request: Request) -> Response:
         body = parse_body(endpoint.body, await _read_json(request)) if endpoint.body is not None else {}
         call = Call(request, principal, path, query, body)
         if endpoint.csv is not None and endpoint.csv.wanted(request, query):
-            return await endpoint.csv.respond(call, endpoint.handler)
+            return await endpoint.csv.respond(replace(call, csv=True), endpoint.handler)
         result = await endpoint.handler(call)
     except RestError as failure:
         if endpoint.renamed is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
+
 from loanmetrics.calculators import registry
 from loanmetrics.graph import types as t
 from loanmetrics.graph.rest.common import PAGE_META, Call, Endpoint, Success, page_meta
@@ -23,7 +25,7 @@ from loanmetrics.graph.rest.params import (
     page_params,
     window_failure,
 )
-from loanmetrics.graph.rest.shapes import Json, Out, reshape, selection
+from loanmetrics.graph.rest.shapes import Json, Out, reshape, row_keys, selection
 from loanmetrics.resolvers.pagination import MAX_PAGE_SIZE
 
 TREND_DAYS = 30
@@ -125,11 +127,21 @@ def list_variables(query: dict[str, Any]) -> dict[str, Any]:
 
 async def list_officers(call: Call) -> Success:
     query = call.query
-    data = (await call.graphql(LIST_DOCUMENT, "RestOfficers", list_variables(query)))["officers"]
+    data = (await call.graphql(LIST_DOCUMENT, "RestOfficers", list_variables(query),
+                               officer_rows=None if call.csv else OFFICER_ROW_SQL))["officers"]
     meta = page_meta(query["page"], query["per_page"], data["totalCount"])
     meta.update(calculation_date=data["calculationDate"], period_start=data["periodStart"],
                 period_end=data["calculationDate"])
-    return Success([reshape(node, OFFICER_ROW) for node in data["nodes"]], meta)
+    return Success([node if _is_row(node) else reshape(node, OFFICER_ROW) for node in data["nodes"]], meta)
+
+
+OFFICER_ROW_SQL = row_keys(OFFICER_ROW)
+"""The REST officer row as the officer list's SQL builds it (the GraphQL answer then holds rows)."""
+
+
+def _is_row(node: Any) -> bool:
+    """A row SQL built (spliced as is, or decoded from a cached answer), not a GraphQL node."""
+    return isinstance(node, orjson.Fragment) or "officer_id" in node
 
 
 def _previous_month(day: date) -> tuple[date, date]:

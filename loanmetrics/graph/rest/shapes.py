@@ -16,6 +16,7 @@ from typing import Any
 
 from loanmetrics.calculators.registry import Band
 from loanmetrics.graph.types import AuditStatus
+from loanmetrics.resolvers.officer_json import RowKey
 
 
 class Json(StrEnum):
@@ -119,10 +120,23 @@ def reshaper(fields: Sequence[Out]) -> Reshaper:
     return compiled
 
 
+BAND_SPELLINGS = {band.name: band.title_case for band in Band}
+STATUS_SPELLINGS = {status.name: status.value for status in AuditStatus}
+_SPELLINGS = {Json.BAND: BAND_SPELLINGS, Json.AUDIT_STATUS: STATUS_SPELLINGS}
+
+
+def row_keys(fields: Sequence[Out]) -> tuple[RowKey, ...]:
+    """A flat table as the officer list's SQL row shape (``officer_json.officer_row_sql``): each
+    key, the response-key path it reads, and its enum spellings, as ``reshape`` would apply them."""
+    if any(field.children or field.many or field.source is None for field in fields):
+        raise ValueError("only a flat table of sourced leaves has a SQL row shape")
+    return tuple((field.key, tuple(response_key(token) for token in str(field.source).split(".")),
+                  _SPELLINGS.get(field.kind)) for field in fields)
+
+
 class _ReshapeWriter:
     def __init__(self) -> None:
-        self.namespace: dict[str, Any] = {"BANDS": {band.name: band.title_case for band in Band},
-                                          "STATUSES": {status.name: status.value for status in AuditStatus}}
+        self.namespace: dict[str, Any] = {"BANDS": BAND_SPELLINGS, "STATUSES": STATUS_SPELLINGS}
         self.functions: list[str] = []
 
     def finish(self, name: str) -> Reshaper:
