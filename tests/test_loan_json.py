@@ -10,19 +10,18 @@ included (``50000.0`` is not ``50000``: the REST and CSV routes re-encode these 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 import strawberry
 
-from loanmetrics.graph.schema import build_schema
+from bench.api import FIMR_DRILLDOWN as BENCH_FIMR_DRILLDOWN
 from loanmetrics.principal import Principal, Role
 from loanmetrics.resolvers.context import RequestContext
 from loanmetrics.resolvers.loans import mask_phone
 from tests.graphql_support import Book, loaded_book
-from tests.test_officer_json import _fragments, _run
+from tests.node_json_support import assign_with_timestamps, both_schemas, prebuilt_count, run_document
 
 LOAN_FIELDS = """loanId officerId customerId customerName customerPhone region branch channel status loanAmount
                  disbursementDate maturityDate currentDpd maxDpdEver firstPaymentDueDate firstPaymentReceivedDate
@@ -33,16 +32,6 @@ OFFICER = """officer { __typename officerId officerName officerPhone region bran
                                     statusChangedDate lastAuditDate auditNotes riskLevel actionType actionDate
                                     actionNotes version } }"""
 EVERYTHING = f"__typename {LOAN_FIELDS} {OFFICER}"
-BENCH_FIMR_DRILLDOWN = """query FimrDrilldown {
-  fimrDrilldown(first: 50) {
-    totalCount
-    nodes {
-      loanId customerName customerPhone officer { officerId } officerName region branch disbursementDate loanAmount
-      firstPaymentDueDate firstPaymentReceivedDate daysLate fimrTagged currentDpd status totalOutstanding
-    }
-  }
-}"""  # bench/api.py FIMR_DRILLDOWN
-
 COMPILED = [
     BENCH_FIMR_DRILLDOWN,
     f"{{ fimrDrilldown(first: 50) {{ totalCount nodes {{ {EVERYTHING} }} }} }}",
@@ -96,8 +85,7 @@ async def book() -> AsyncIterator[Book]:
 async def _variety(book: Book) -> None:
     """Phones of every masking case, amounts of every decimal shape, audit timestamps with and
     without microseconds, spread over the loans in id order."""
-    await book.gql('mutation { assignAuditor(officerId: "OFF0001", assigneeId: "TM1") { version } }')
-    await book.gql('mutation { assignAuditor(officerId: "OFF0002", assigneeId: "TM2") { version } }')
+    await assign_with_timestamps(book)
     async with book.app.db.raw_transaction() as conn:
         loan_ids = [row["loan_id"] for row in await conn.fetch("SELECT loan_id FROM loans ORDER BY loan_id")]
         for n, loan_id in enumerate(loan_ids):
@@ -105,15 +93,11 @@ async def _variety(book: Book) -> None:
                 "UPDATE loans SET customer_phone = $2, loan_amount = $3::numeric, "
                 "total_outstanding = $4::numeric WHERE loan_id = $1",
                 loan_id, PHONES[n % len(PHONES)], AMOUNTS[n % len(AMOUNTS)], AMOUNTS[(n + 3) % len(AMOUNTS)])
-        await conn.execute(
-            "UPDATE audit_tracking SET assigned_date = $1, status_changed_date = $2 WHERE officer_id = 'OFF0001'",
-            datetime(2026, 9, 18, 8, 30, tzinfo=UTC), datetime(2026, 9, 18, 8, 30, 5, 120000, tzinfo=UTC),
-        )
 
 
 @pytest.fixture(scope="module")
 def schemas(book: Book) -> dict[bool, strawberry.Schema]:
-    return {compiled: build_schema(book.app.settings, compiled_plans=compiled) for compiled in (True, False)}
+    return both_schemas(book)
 
 
 def _as_sent(data: Any) -> bytes:
@@ -127,16 +111,16 @@ def _as_sent(data: Any) -> bytes:
 async def test_sql_built_loans_equal_the_resolvers(book: Book, schemas: dict[bool, strawberry.Schema],
                                                    document: str, who: str) -> None:
     principal = PRINCIPALS[who]
-    reference = await _run(book, schemas[False], document, principal=principal)
-    data = await _run(book, schemas[True], document, principal=principal)
-    assert _fragments(data) > 0
+    reference = await run_document(book, schemas[False], document, principal=principal)
+    data = await run_document(book, schemas[True], document, principal=principal)
+    assert prebuilt_count(data) > 0
     assert _as_sent(data) == _as_sent(reference)
 
 
 async def test_the_book_covers_every_case(book: Book, schemas: dict[bool, strawberry.Schema]) -> None:
     """The comparisons above meet every phone mask, amount shape, and officers in and out of scope."""
     document = COMPILED[2].replace("first: 50", "first: 200")
-    seen = orjson.loads(orjson.dumps(await _run(book, schemas[True], document,
+    seen = orjson.loads(orjson.dumps(await run_document(book, schemas[True], document,
                                                 principal=PRINCIPALS["branch viewer"])))
     nodes = seen["fimrDrilldown"]["nodes"]
     assert len(nodes) == seen["fimrDrilldown"]["totalCount"] >= 2 * len(AMOUNTS)
@@ -172,7 +156,7 @@ async def test_pages_follow_the_cursors(book: Book, schemas: dict[bool, strawber
             assert not result.errors, result.errors
             assert result.data is not None
             answers.append(result.data)
-        assert _fragments(answers[0]) > 0
+        assert prebuilt_count(answers[0]) > 0
         assert _as_sent(answers[0]) == _as_sent(answers[1])
         page = answers[1]["fimrDrilldown"]
         pages += 1
@@ -186,9 +170,9 @@ async def test_pages_follow_the_cursors(book: Book, schemas: dict[bool, strawber
 async def test_other_loan_selections_take_the_resolver_path(book: Book, schemas: dict[bool, strawberry.Schema],
                                                             document: str) -> None:
     for principal in (PRINCIPALS["admin"], PRINCIPALS["branch viewer"]):
-        data = await _run(book, schemas[True], document, principal=principal)
-        assert _fragments(data) == 0
-        assert _as_sent(data) == _as_sent(await _run(book, schemas[False], document, principal=principal))
+        data = await run_document(book, schemas[True], document, principal=principal)
+        assert prebuilt_count(data) == 0
+        assert _as_sent(data) == _as_sent(await run_document(book, schemas[False], document, principal=principal))
 
 
 async def test_amounts_fit_the_exact_text(book: Book) -> None:

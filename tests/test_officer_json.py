@@ -8,7 +8,6 @@ splices prebuilt JSON) over the example book; answers are compared as clients re
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,10 +19,10 @@ from loanmetrics.calculators import registry
 from loanmetrics.graph.rest.fields import OFFICER_ROW
 from loanmetrics.graph.rest.officers import LIST_DOCUMENT, OFFICER_ROW_SQL, list_variables
 from loanmetrics.graph.rest.shapes import reshape
-from loanmetrics.graph.schema import build_schema
 from loanmetrics.principal import Principal, Role
 from loanmetrics.resolvers.context import RequestContext
 from tests.graphql_support import METRICS_FIELDS, Book, loaded_book
+from tests.node_json_support import assign_with_timestamps, both_schemas, prebuilt_count, run_document
 
 AUDIT = """audit { __typename officerId assigneeId assigneeName assignedDate auditStatus statusChangedDate
                    lastAuditDate auditNotes riskLevel actionType actionDate actionNotes version }"""
@@ -89,58 +88,31 @@ async def book() -> AsyncIterator[Book]:
 
 async def _audit_records(book: Book) -> None:
     """Audit rows whose timestamps exercise every isoformat case: microseconds, none, trailing zeros."""
-    await book.gql('mutation { assignAuditor(officerId: "OFF0001", assigneeId: "TM1") { version } }')
-    await book.gql('mutation { assignAuditor(officerId: "OFF0002", assigneeId: "TM2") { version } }')
+    await assign_with_timestamps(book)
     await book.gql('mutation { recordAuditAction(officerId: "OFF0002", actionType: "call", notes: "n") '
                    '{ actionType } }')
-    async with book.app.db.raw_transaction() as conn:
-        await conn.execute(
-            "UPDATE audit_tracking SET assigned_date = $1, status_changed_date = $2 WHERE officer_id = 'OFF0001'",
-            datetime(2026, 9, 18, 8, 30, tzinfo=UTC), datetime(2026, 9, 18, 8, 30, 5, 120000, tzinfo=UTC),
-        )
 
 
 @pytest.fixture(scope="module")
 def schemas(book: Book) -> dict[bool, strawberry.Schema]:
-    return {compiled: build_schema(book.app.settings, compiled_plans=compiled) for compiled in (True, False)}
+    return both_schemas(book)
 
 
-async def _run(book: Book, schema: strawberry.Schema, document: str, role: Role = Role.ADMIN,
-               principal: Principal | None = None) -> Any:
-    principal = principal or Principal(subject="t", role=role)
-    context = RequestContext(application=book.app, principal=principal, request_id="j")
-    try:
-        result = await schema.execute(document, context_value=context)
-    finally:
-        await context.close()
-    assert not result.errors, result.errors
-    return result.data
-
-
-def _fragments(data: Any) -> int:
-    """How many values of the answer are prebuilt JSON."""
-    if isinstance(data, orjson.Fragment):
-        return 1
-    if isinstance(data, dict):
-        return sum(_fragments(v) for v in data.values())
-    if isinstance(data, list):
-        return sum(_fragments(v) for v in data)
-    return 0
 
 
 @pytest.mark.parametrize("document", COMPILED)
 async def test_sql_built_nodes_equal_the_resolvers(book: Book, schemas: dict[bool, strawberry.Schema],
                                                    document: str) -> None:
-    reference = await _run(book, schemas[False], document)
+    reference = await run_document(book, schemas[False], document)
     for role in (Role.ADMIN, Role.VIEWER):
-        data = await _run(book, schemas[True], document, role)
-        assert _fragments(data) > 0
+        data = await run_document(book, schemas[True], document, role)
+        assert prebuilt_count(data) > 0
         assert orjson.loads(orjson.dumps(data)) == reference
 
 
 async def test_timestamps_are_written_like_isoformat(book: Book, schemas: dict[bool, strawberry.Schema]) -> None:
     document = COMPILED[0]
-    nodes = orjson.loads(orjson.dumps(await _run(book, schemas[True], document)))["officers"]["nodes"]
+    nodes = orjson.loads(orjson.dumps(await run_document(book, schemas[True], document)))["officers"]["nodes"]
     audit = {node["officerId"]: node["audit"] for node in nodes}
     assert audit["OFF0001"]["assignedDate"] == "2026-09-18T08:30:00+00:00"
     assert audit["OFF0001"]["statusChangedDate"] == "2026-09-18T08:30:05.120000+00:00"
@@ -150,9 +122,9 @@ async def test_timestamps_are_written_like_isoformat(book: Book, schemas: dict[b
 @pytest.mark.parametrize("document", NOT_COMPILED)
 async def test_other_selections_take_the_resolver_path(book: Book, schemas: dict[bool, strawberry.Schema],
                                                        document: str) -> None:
-    data = await _run(book, schemas[True], document)
-    assert _fragments(data) == 0
-    assert data == await _run(book, schemas[False], document)
+    data = await run_document(book, schemas[True], document)
+    assert prebuilt_count(data) == 0
+    assert data == await run_document(book, schemas[False], document)
 
 
 @pytest.mark.parametrize("document", BRANCHES_COMPILED)
@@ -160,17 +132,17 @@ async def test_other_selections_take_the_resolver_path(book: Book, schemas: dict
 async def test_sql_built_branches_equal_the_resolvers(book: Book, schemas: dict[bool, strawberry.Schema],
                                                       document: str, scope: str) -> None:
     principal = SCOPES[scope]
-    reference = await _run(book, schemas[False], document, principal=principal)
-    data = await _run(book, schemas[True], document, principal=principal)
+    reference = await run_document(book, schemas[False], document, principal=principal)
+    data = await run_document(book, schemas[True], document, principal=principal)
     (rows,) = reference.values()
     assert rows, "every document selects at least one branch"
-    assert _fragments(data) == (0 if scope == "region" else len(rows))
+    assert prebuilt_count(data) == (0 if scope == "region" else len(rows))
     assert orjson.loads(orjson.dumps(data)) == reference
 
 
 async def test_sql_built_branches_hold_the_book(book: Book, schemas: dict[bool, strawberry.Schema]) -> None:
     """The prebuilt nodes carry the branch rows themselves, not only the same shape."""
-    data = orjson.loads(orjson.dumps(await _run(
+    data = orjson.loads(orjson.dumps(await run_document(
         book, schemas[True], "{ branches { branch region totalOfficers fimr { numerator denominator } } }")))
     rows = {row["branch"]: row for row in data["branches"]}
     assert set(rows) == {"Garki", "Ikeja", "Kubwa", "Lekki", "Surulere", "Wuse", "Yaba"}
@@ -189,9 +161,9 @@ async def test_sql_built_branches_hold_the_book(book: Book, schemas: dict[bool, 
 @pytest.mark.parametrize("document", BRANCHES_NOT_COMPILED)
 async def test_other_branch_selections_take_the_resolver_path(book: Book, schemas: dict[bool, strawberry.Schema],
                                                               document: str) -> None:
-    data = await _run(book, schemas[True], document)
-    assert _fragments(data) == 0
-    assert data == await _run(book, schemas[False], document)
+    data = await run_document(book, schemas[True], document)
+    assert prebuilt_count(data) == 0
+    assert data == await run_document(book, schemas[False], document)
 
 
 async def test_lists_without_daily_rows_are_computed(schemas: dict[bool, strawberry.Schema]) -> None:
@@ -199,26 +171,26 @@ async def test_lists_without_daily_rows_are_computed(schemas: dict[bool, strawbe
     calculated at all): the engine computes the branches, the same numbers the daily rows held."""
     document = "{ branches { branch region totalOfficers riskScore dqi fimr { numerator denominator } } }"
     async with loaded_book() as fresh:
-        from_daily = await _run(fresh, schemas[True], document)
-        assert _fragments(from_daily) == len(from_daily["branches"]) == 7
+        from_daily = await run_document(fresh, schemas[True], document)
+        assert prebuilt_count(from_daily) == len(from_daily["branches"]) == 7
         async with fresh.app.db.raw_transaction() as conn:
             await conn.execute("DELETE FROM branch_metrics_daily WHERE calculation_date = "
                                "(SELECT max(calculation_date) FROM branch_metrics_daily)")
-        computed = await _run(fresh, schemas[True], document)
-        assert _fragments(computed) == 0
-        assert computed == await _run(fresh, schemas[False], document)
+        computed = await run_document(fresh, schemas[True], document)
+        assert prebuilt_count(computed) == 0
+        assert computed == await run_document(fresh, schemas[False], document)
         assert orjson.loads(orjson.dumps(from_daily)) == computed
         async with fresh.app.db.raw_transaction() as conn:
             await conn.execute("DELETE FROM officer_metrics_daily")
-        nothing_calculated = await _run(fresh, schemas[True], document)
-        assert _fragments(nothing_calculated) == 0
-        assert nothing_calculated == await _run(fresh, schemas[False], document)
+        nothing_calculated = await run_document(fresh, schemas[True], document)
+        assert prebuilt_count(nothing_calculated) == 0
+        assert nothing_calculated == await run_document(fresh, schemas[False], document)
         # the officer list's one-statement read finds no date either: the engine ranks the officers
         officers = "{ officers(first: 3) { totalCount calculationDate nodes { officerId metrics { riskScore } } } }"
-        listed = await _run(fresh, schemas[True], officers)
+        listed = await run_document(fresh, schemas[True], officers)
         assert listed["officers"]["totalCount"] == 6
         assert listed["officers"]["calculationDate"] == fresh.app.clock.today().isoformat()
-        assert listed == await _run(fresh, schemas[False], officers)
+        assert listed == await run_document(fresh, schemas[False], officers)
 
 
 @pytest.mark.parametrize("scope", SCOPES)
@@ -227,12 +199,12 @@ async def test_officer_detail_metrics_equal_the_list(book: Book, schemas: dict[b
     """An officer page reads its default-window metrics in the officer's own statement (one round
     trip): every metric equals the officer list's node, which reads them another way."""
     principal = SCOPES[scope]
-    listed = orjson.loads(orjson.dumps(await _run(
+    listed = orjson.loads(orjson.dumps(await run_document(
         book, schemas[True], f"{{ officers(first: 50) {{ nodes {{ officerId {REGISTRY_METRICS} }} }} }}",
         principal=principal)))["officers"]["nodes"]
     assert listed
     for node in listed:
-        detail = await _run(book, schemas[True],
+        detail = await run_document(book, schemas[True],
                             f'{{ officer(officerId: "{node["officerId"]}") {{ officerId {REGISTRY_METRICS} }} }}',
                             principal=principal)
         assert orjson.loads(orjson.dumps(detail))["officer"] == node
