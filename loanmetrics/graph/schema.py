@@ -45,11 +45,9 @@ class Query:
         sort: t.OfficerSort | None = None, first: int | None = 50, after: str | None = None,
         offset: Annotated[int, strawberry.argument(description="Rows to skip after the cursor (REST pages).")] = 0,
     ) -> t.OfficerConnection:
-        node_json = None
-        if getattr(info.schema, "compiled_plans", False):
-            rows = info.context.officer_rows
-            node_json = node_json_sql(info) if rows is None else _node_sql(
-                info, f"officer_row_sql:{id(rows)}", lambda nodes, bands: officer_row_sql(nodes, bands, rows))
+        rows = info.context.officer_rows
+        node_json = node_json_sql(info) if rows is None else _node_sql(
+            info, f"officer_row_sql:{id(rows)}", lambda nodes, bands: officer_row_sql(nodes, bands, rows))
         page = await officers.list_officers(info.context, filter, period, sort, 50 if first is None else first, after,
                                             offset, node_json=node_json)
         return t.OfficerConnection.from_page(page)
@@ -63,8 +61,7 @@ class Query:
     async def branches(
         self, info: Ctx, filter: t.BranchFilter | None = None, period: t.PeriodInput | None = None
     ) -> list[t.BranchMetrics]:
-        node_json = (_node_sql(info, "branch_node_sql", branch_node_sql)
-                     if getattr(info.schema, "compiled_plans", False) else None)
+        node_json = _node_sql(info, "branch_node_sql", branch_node_sql)
         branches = await aggregates.list_branches(info.context, filter, period, node_json=node_json)
         if branches.node_json is not None:
             return [t.BranchMetrics.prebuilt(node) for node in branches.node_json]
@@ -165,9 +162,7 @@ def node_json_sql(info: Info[RequestContext, None]) -> str | None:
 
 def _loan_node_sql(info: Info[RequestContext, None]) -> str | None:
     """The SQL of this drilldown field's node JSON (resolvers/loan_json.py) for the caller's role
-    (customer phones), with compiled plans only."""
-    if not getattr(info.schema, "compiled_plans", False):
-        return None
+    (customer phones)."""
     role = info.context.principal.role
     return _node_sql(info, f"loan_node_sql:{role.value}",
                      lambda nodes, bands: loan_node_sql(nodes, bands, role))
@@ -175,7 +170,10 @@ def _loan_node_sql(info: Info[RequestContext, None]) -> str | None:
 
 def _node_sql(info: Info[RequestContext, None], kind: str, compiler: NodeCompiler) -> str | None:
     """This field's node SQL by ``compiler``, compiled once per parsed document (the parser cache
-    hands back the same AST nodes) and kept by the schema under ``kind``."""
+    hands back the same AST nodes) and kept by the schema under ``kind``; None without compiled
+    plans (graphql-core's own executor never splices prebuilt JSON)."""
+    if not getattr(info.schema, "compiled_plans", False):
+        return None
     nodes = info._raw_info.field_nodes  # graphql-core's view: Strawberry's selected_fields converts
     cache: dict[tuple[int, ...], tuple[Any, str | None]] = info.schema.__dict__.setdefault(kind, {})
     key = tuple(id(node) for node in nodes)
