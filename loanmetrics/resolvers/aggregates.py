@@ -23,7 +23,13 @@ from loanmetrics.resolvers.metric_rows import (
     snapshot_from_row,
 )
 from loanmetrics.resolvers.sql import scope_predicate
-from loanmetrics.resolvers.windows import Window, daily_rows_exist, remember_latest, resolve_window
+from loanmetrics.resolvers.windows import (
+    Window,
+    daily_rows_exist,
+    latest_unread,
+    remember_latest,
+    resolve_window,
+)
 
 if TYPE_CHECKING:
     from loanmetrics.resolvers.context import RequestContext
@@ -60,8 +66,7 @@ async def list_branches(
     scope = _scope(ctx, filter)
     region = filter.region if filter is not None else None
     whole_branches = scope.regions is None  # a region scope needs loan-level restriction
-    no_period = period is None or (period.start_date is None and period.end_date is None)
-    if whole_branches and no_period and "latest" not in ctx.memo:
+    if whole_branches and latest_unread(ctx, period):
         branches = await _latest_daily_branches(ctx, scope, region, node_json)
         if branches is not None:
             return branches

@@ -47,6 +47,7 @@ from loanmetrics.resolvers.windows import (
     Window,
     daily_rows_exist,
     fine_groups_kept,
+    latest_unread,
     remember_latest,
     resolve_window,
 )
@@ -134,8 +135,7 @@ async def list_officers(
     if offset < 0:
         raise bad_request("offset must not be negative", argument="offset")
     sort = sort or OfficerOrder()
-    no_period = period is None or (period.start_date is None and period.end_date is None)
-    if no_period and not ctx.principal.scoped and "latest" not in ctx.memo:
+    if not ctx.principal.scoped and latest_unread(ctx, period):
         # the dashboard's page: the latest calculated date looked up in the list's own statement
         folded = await _list_from_daily(ctx, filter, None, sort, first, after, offset, node_json)
         if folded is not None:

@@ -40,6 +40,13 @@ async def latest_date(ctx: RequestContext) -> date:
     return latest
 
 
+def latest_unread(ctx: RequestContext, period: Period | None) -> bool:
+    """Whether ``period`` means the default window of the latest calculated date and this request
+    has not read that date yet: a page's statement may then look it up itself (``remember_latest``)."""
+    no_period = period is None or (period.start_date is None and period.end_date is None)
+    return no_period and "latest" not in ctx.memo
+
+
 def remember_latest(ctx: RequestContext, calculated: date | None) -> date:
     """Record what ``latest_date`` answers for this request, given the latest calculated date
     (``latest_calculated_date``), by whichever statement read it."""
