@@ -199,11 +199,8 @@ def convert(kind: Json, value: Any) -> Any:
     """GraphQL enum names to the REST (and daily-table) spellings; everything else as is."""
     if value is None:
         return None
-    if kind == Json.BAND:
-        return Band[value].title_case
-    if kind == Json.AUDIT_STATUS:
-        return AuditStatus[value].value
-    return value
+    spellings = _SPELLINGS.get(kind)
+    return value if spellings is None else spellings[value]
 
 
 _LEAF: dict[Json, dict[str, Any]] = {
